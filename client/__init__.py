@@ -1,0 +1,1 @@
+"""Store backends, durable execution and the recovering worker."""

@@ -1,0 +1,1 @@
+"""Wire-compatible Flink Agents action-state records: models, codec, keys, payloads."""

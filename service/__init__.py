@@ -1,0 +1,1 @@
+"""The sidecar service, the command line, and the local Kafka launcher."""
