@@ -1,0 +1,81 @@
+"""Errors raised by the client: stores, durable execution and the worker.
+
+::
+
+    ActionStateError (actionstate.serde)
+    └── ClientError
+        ├── StoreError                    a store could not do what was asked
+        │   ├── StoreWriteError           a write was not acknowledged (topic, key, cause)
+        │   ├── StoreReadError            the journal could not be read back
+        │   └── TopicConfigError          the topic exists with the wrong shape
+        ├── DurableExecutionError         a durable call could not be journaled or replayed
+        │   └── UntrustedPayloadError     a payload failed signature checks; never unpickled
+        └── WorkerError                   the worker was used wrongly (unknown action, ...)
+
+Classes are added here, not in the modules that raise them, so the tree stays in one place.
+"""
+
+from __future__ import annotations
+
+from actionstate.serde import ActionStateError
+
+__all__ = [
+    "ClientError",
+    "DurableExecutionError",
+    "StoreError",
+    "StoreReadError",
+    "StoreWriteError",
+    "TopicConfigError",
+    "UntrustedPayloadError",
+    "WorkerError",
+]
+
+
+class ClientError(ActionStateError):
+    """Base class of the client's errors."""
+
+
+class StoreError(ClientError):
+    """A store could not do what was asked of it."""
+
+    retriable: bool = False
+
+
+class StoreWriteError(StoreError):
+    """A state write was not acknowledged by the broker (or the sidecar).
+
+    The write may or may not have happened; the caller must not assume either.
+    """
+
+    def __init__(self, message: str, *, topic: str = "", key: str = "", cause: str = "") -> None:
+        self.topic = topic
+        self.key = key
+        self.cause = cause
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_write_error, (self.args[0], self.topic, self.key, self.cause))
+
+
+def _rebuild_write_error(message: str, topic: str, key: str, cause: str) -> StoreWriteError:
+    return StoreWriteError(message, topic=topic, key=key, cause=cause)
+
+
+class StoreReadError(StoreError):
+    """The journal could not be read back (broker unreachable, topic missing...)."""
+
+
+class TopicConfigError(StoreError):
+    """The state topic exists but has a shape the store refuses to use."""
+
+
+class DurableExecutionError(ClientError):
+    """A durable call could not be journaled or replayed."""
+
+
+class UntrustedPayloadError(DurableExecutionError):
+    """A payload was unsigned or its signature did not verify; it was not unpickled."""
+
+
+class WorkerError(ClientError):
+    """The worker was used wrongly: an unknown action, a duplicate registration, ..."""
