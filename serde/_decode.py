@@ -1,0 +1,444 @@
+"""Record bytes -> validated :class:`ActionState`, the fast path.
+
+``model_validate_json`` costs about 3x a bare ``orjson.loads``. Here a bare parser runs, then
+hand-written checks validate every field of every nested object up front (so a bad record
+is refused at once, with the path of the fault), and the nested models are built only
+when first accessed: most readers look at a few fields of a state, and a state that is
+written back without being touched costs almost nothing to encode.
+
+Known limit: a string holding a lone surrogate escape (``"\\ud800"``) is refused, which
+Jackson would accept; Python writers cannot produce one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, NoReturn, TypeVar
+
+import pybase64
+from pydantic import BaseModel
+from pydantic_core import from_json
+
+from ._errors import SerdeError
+from ._models import PENDING, WIRE, ActionState, CallResult, CallStatus, Event, MemoryUpdate
+
+__all__ = ["decode_action_state", "kind_of"]
+
+_M = TypeVar("_M", bound=BaseModel)
+_MISSING: Any = object()
+
+
+def _parse(data: bytes | bytearray | memoryview) -> Any:
+    # pydantic-core's parser (jiter) rather than orjson: orjson turns an integer beyond 64
+    # bits (a Java BigInteger) into a float, which a rewrite would then change; jiter keeps
+    # it exact, and rejects NaN and infinities as Jackson's writer never produces them.
+    if type(data) is memoryview:
+        data = data.tobytes()
+    return from_json(data, allow_inf_nan=False, cache_strings="keys")
+
+
+_new = object.__new__
+# BaseModel's slot setters, called directly: a third faster than object.__setattr__.
+_slots = vars(BaseModel)
+_set_dict = _slots["__dict__"].__set__
+_set_fields_set = _slots["__pydantic_fields_set__"].__set__
+_set_extra = _slots["__pydantic_extra__"].__set__
+_set_private = _slots["__pydantic_private__"].__set__
+
+_STATUS = {s.value: s for s in CallStatus}
+# Jackson's UUID deserializer wants the 36-character form.
+_UUID_RE = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+_STATE_KEYS = frozenset(
+    (
+        "taskEvent",
+        "sensoryMemoryUpdates",
+        "shortTermMemoryUpdates",
+        "outputEvents",
+        "callResults",
+        "completed",
+    )
+)
+_CALL_KEYS = frozenset(("functionId", "argsDigest", "resultPayload", "exceptionPayload", "status"))
+_EVENT_KEYS = frozenset(("@class", "id", "type", "attributes"))
+_MEMORY_KEYS = frozenset(("path", "value"))
+
+
+def kind_of(v: object) -> str:
+    """How an error message names the JSON kind of ``v``."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, int | float):
+        return "a number"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, list):
+        return "an array"
+    if isinstance(v, dict):
+        return "an object"
+    return type(v).__name__
+
+
+# Paths are built only when something is wrong: (key, index) -> "callResults[1]".
+def _path(key: str, index: int | None, field: str = "") -> str:
+    base = key if index is None else f"{key}[{index}]"
+    return f"{base}.{field}" if field else base
+
+
+def _fail(path: str, message: str) -> NoReturn:
+    raise SerdeError(message, path=path)
+
+
+def _expected(path: str, what: str, got: object) -> NoReturn:
+    _fail(path, f"expected {what}, got {kind_of(got)}")
+
+
+def _missing(key: str, index: int | None, field: str) -> NoReturn:
+    _fail(_path(key, index), f"missing required field {field}")
+
+
+def _new_model(
+    cls: type[_M], fields: dict[str, Any], fields_set: set[str], extra: dict[str, Any]
+) -> _M:
+    # The attributes ``BaseModel.model_construct`` sets, without its per-field loop: the
+    # values were validated by the checks of this module.
+    m = _new(cls)
+    if extra:
+        fields_set.update(extra)  # as pydantic counts them
+    _set_dict(m, fields)
+    _set_fields_set(m, fields_set)
+    _set_extra(m, extra)
+    _set_private(m, None)
+    return m
+
+
+def _extra(obj: dict[str, Any], known: frozenset[str], found: int) -> dict[str, Any]:
+    if len(obj) == found:
+        return {}
+    return {k: v for k, v in obj.items() if k not in known}
+
+
+# --- events -------------------------------------------------------------------------------
+
+
+def _check_event(obj: object, key: str, index: int | None) -> None:
+    if type(obj) is not dict:
+        _expected(_path(key, index), "an object", obj)
+    v = obj.get("@class", _MISSING)
+    if type(v) is not str or not v:
+        if v is _MISSING:
+            _missing(key, index, "@class")
+        _expected(_path(key, index, "@class"), "a non-empty class name", v)
+    v = obj.get("id", _MISSING)
+    if type(v) is not str or _UUID_RE.fullmatch(v) is None:
+        if v is _MISSING:
+            _missing(key, index, "id")
+        if type(v) is str:
+            _fail(_path(key, index, "id"), f"not a UUID: {v[:40]!r}")
+        _expected(_path(key, index, "id"), "a UUID string", v)
+    v = obj.get("type", _MISSING)
+    if type(v) is not str or not v:
+        if v is _MISSING:
+            _missing(key, index, "type")
+        _expected(_path(key, index, "type"), "a non-empty string", v)
+    v = obj.get("attributes")
+    if v is not None and type(v) is not dict:
+        _expected(_path(key, index, "attributes"), "an object", v)
+
+
+def _build_event(obj: dict[str, Any]) -> Event:
+    attrs = obj.get("attributes", _MISSING)
+    fields = {"class_name": obj["@class"], "id": obj["id"], "type": obj["type"]}
+    if attrs is _MISSING:
+        found = 3
+        fields_set = {"class_name", "id", "type"}
+        fields["attributes"] = {}
+    else:
+        found = 4
+        fields_set = {"class_name", "id", "type", "attributes"}
+        if attrs is None:
+            fields["attributes"] = {}  # Java reads a null map as an empty one
+        else:
+            fields["attributes"] = attrs
+            if len(obj) == 4:
+                fields[WIRE] = obj  # shares ``attributes``: in-place changes show in both
+    return _new_model(Event, fields, fields_set, _extra(obj, _EVENT_KEYS, found))
+
+
+def _build_events(raw: list[dict[str, Any]]) -> list[Event]:
+    return [_build_event(o) for o in raw]
+
+
+# --- memory updates -----------------------------------------------------------------------
+
+
+def _check_memory(obj: object, key: str, index: int | None) -> None:
+    if type(obj) is not dict:
+        _expected(_path(key, index), "an object", obj)
+    v = obj.get("path", _MISSING)
+    if type(v) is not str:
+        if v is _MISSING:
+            _missing(key, index, "path")
+        _expected(_path(key, index, "path"), "a string", v)
+    # ``value`` is any JSON, Kryo envelopes included: kept as parsed.
+
+
+def _build_memories(raw: list[dict[str, Any]]) -> list[MemoryUpdate]:
+    out = []
+    for obj in raw:
+        value = obj.get("value", _MISSING)
+        if value is _MISSING:
+            fields = {"path": obj["path"], "value": None}
+            out.append(_new_model(MemoryUpdate, fields, {"path"}, _extra(obj, _MEMORY_KEYS, 1)))
+        else:
+            fields = {"path": obj["path"], "value": value}
+            if len(obj) == 2:
+                fields[WIRE] = obj
+            extra = _extra(obj, _MEMORY_KEYS, 2)
+            out.append(_new_model(MemoryUpdate, fields, {"path", "value"}, extra))
+    return out
+
+
+# --- call results -------------------------------------------------------------------------
+
+_Prepared = tuple[dict[str, Any], bytes | None, bytes | None, CallStatus | None]
+
+
+def _payload(v: object, key: str, index: int, field: str) -> bytes | None:
+    if v is None:
+        return None
+    if type(v) is not str:
+        _expected(_path(key, index, field), "a base64 string or null", v)
+    try:
+        return pybase64.b64decode(v, None, True)
+    except ValueError:  # binascii.Error, and non-ASCII text
+        _fail(_path(key, index, field), "invalid base64")
+
+
+def _prepare_call(obj: object, key: str, index: int) -> _Prepared:
+    if type(obj) is not dict:
+        _expected(_path(key, index), "an object", obj)
+    v = obj.get("functionId", _MISSING)
+    if type(v) is not str:
+        if v is _MISSING:
+            _missing(key, index, "functionId")
+        _expected(_path(key, index, "functionId"), "a string", v)
+    v = obj.get("argsDigest", _MISSING)
+    if type(v) is not str:
+        if v is _MISSING:
+            _missing(key, index, "argsDigest")
+        _expected(_path(key, index, "argsDigest"), "a string", v)
+    result = _payload(obj.get("resultPayload"), key, index, "resultPayload")
+    exception = _payload(obj.get("exceptionPayload"), key, index, "exceptionPayload")
+    v = obj.get("status")
+    if v is None:
+        status = None  # absent (a legacy record) or null: told apart when built
+    else:
+        status = _STATUS.get(v) if type(v) is str else None
+        if status is None:
+            if type(v) is str:
+                _fail(
+                    _path(key, index, "status"),
+                    f"unknown status {v[:40]!r}, expected one of {', '.join(_STATUS)}",
+                )
+            _expected(_path(key, index, "status"), "a status string or null", v)
+    return obj, result, exception, status
+
+
+def _build_calls(prepared: list[_Prepared]) -> list[CallResult]:
+    out = []
+    for obj, result, exception, status in prepared:
+        fields_set = {"function_id", "args_digest"}
+        found = 2
+        if "resultPayload" in obj:
+            fields_set.add("result_payload")
+            found += 1
+        if "exceptionPayload" in obj:
+            fields_set.add("exception_payload")
+            found += 1
+        if "status" in obj:  # an absent status stays absent when written back
+            fields_set.add("status")
+            found += 1
+        fields = {
+            "function_id": obj["functionId"],
+            "args_digest": obj["argsDigest"],
+            "result_payload": result,
+            "exception_payload": exception,
+            "status": status,
+        }
+        if len(obj) == found:
+            fields[WIRE] = obj
+        out.append(_new_model(CallResult, fields, fields_set, _extra(obj, _CALL_KEYS, found)))
+    return out
+
+
+# --- the state ----------------------------------------------------------------------------
+# Each list is first checked by a tight loop that only answers "all valid?"; when it says
+# no, the detailed checkers above run over the items and raise with the path of the fault.
+
+_uuid_match = _UUID_RE.fullmatch
+_b64decode = pybase64.b64decode  # positional arguments: its keyword parsing costs more
+
+
+def _events_valid(items: list[Any] | tuple[Any, ...]) -> bool:
+    for o in items:
+        if type(o) is not dict:
+            return False
+        v = o.get("@class")
+        if type(v) is not str or not v:
+            return False
+        v = o.get("id")
+        if type(v) is not str or _uuid_match(v) is None:
+            return False
+        v = o.get("type")
+        if type(v) is not str or not v:
+            return False
+        v = o.get("attributes")
+        if v is not None and type(v) is not dict:
+            return False
+    return True
+
+
+def _memories_valid(items: list[Any]) -> bool:
+    for o in items:  # noqa: SIM110 - a plain loop is twice as fast as all(<genexpr>)
+        if type(o) is not dict or type(o.get("path")) is not str:
+            return False
+    return True
+
+
+def _prepare_calls(items: list[Any]) -> list[_Prepared] | None:
+    out = []
+    for o in items:
+        if type(o) is not dict:
+            return None
+        if type(o.get("functionId")) is not str or type(o.get("argsDigest")) is not str:
+            return None
+        result = o.get("resultPayload")
+        exception = o.get("exceptionPayload")
+        try:
+            if result is not None:
+                result = _b64decode(result, None, True)
+            if exception is not None:
+                exception = _b64decode(exception, None, True)
+        except (ValueError, TypeError):
+            return None
+        status = o.get("status")
+        if status is not None:
+            status = _STATUS.get(status) if type(status) is str else None
+            if status is None:
+                return None
+        out.append((o, result, exception, status))
+    return out
+
+
+def _raise_first(check: Any, items: list[Any], key: str) -> NoReturn:
+    for i, item in enumerate(items):
+        check(item, key, i)
+    raise SerdeError("invalid item", path=key)  # not reached: the checks agree
+
+
+def _not_a_list(key: str, raw: object) -> NoReturn:
+    _expected(key, "an array", raw)
+
+
+def _action_state(obj: dict[str, Any]) -> ActionState:  # noqa: PLR0915
+    # Written flat, with no helper calls on the common path: this runs once per record.
+    get = obj.get
+    fields_set: set[str] = set()
+    pending: dict[str, Any] = {}
+    task: Any = get("taskEvent", _MISSING)
+    if task is not _MISSING:
+        fields_set.add("task_event")
+        if task is not None:
+            if not _events_valid((task,)):
+                _check_event(task, "taskEvent", None)
+            pending["task_event"] = (_build_event, task, task)
+            task = _MISSING
+    if task is _MISSING:
+        task = None
+
+    sensory = get("sensoryMemoryUpdates", _MISSING)
+    if sensory is not _MISSING:
+        fields_set.add("sensory_memory_updates")
+        if type(sensory) is not list:
+            _not_a_list("sensoryMemoryUpdates", sensory)
+        if sensory:
+            if not _memories_valid(sensory):
+                _raise_first(_check_memory, sensory, "sensoryMemoryUpdates")
+            pending["sensory_memory_updates"] = (_build_memories, sensory, sensory)
+
+    short_term = get("shortTermMemoryUpdates", _MISSING)
+    if short_term is not _MISSING:
+        fields_set.add("short_term_memory_updates")
+        if type(short_term) is not list:
+            _not_a_list("shortTermMemoryUpdates", short_term)
+        if short_term:
+            if not _memories_valid(short_term):
+                _raise_first(_check_memory, short_term, "shortTermMemoryUpdates")
+            pending["short_term_memory_updates"] = (_build_memories, short_term, short_term)
+
+    outputs = get("outputEvents", _MISSING)
+    if outputs is not _MISSING:
+        fields_set.add("output_events")
+        if type(outputs) is not list:
+            _not_a_list("outputEvents", outputs)
+        if outputs:
+            if not _events_valid(outputs):
+                _raise_first(_check_event, outputs, "outputEvents")
+            pending["output_events"] = (_build_events, outputs, outputs)
+
+    calls = get("callResults", _MISSING)
+    if calls is not _MISSING:
+        fields_set.add("call_results")
+        if type(calls) is not list:
+            _not_a_list("callResults", calls)
+        if calls:
+            prepared = _prepare_calls(calls)
+            if prepared is None:
+                _raise_first(_prepare_call, calls, "callResults")
+            pending["call_results"] = (_build_calls, prepared, calls)
+
+    completed = get("completed", _MISSING)
+    if completed is _MISSING:
+        completed = False
+    else:
+        fields_set.add("completed")
+        if type(completed) is not bool:
+            _expected("completed", "a boolean", completed)
+
+    fields = {
+        "task_event": task,
+        "sensory_memory_updates": [],
+        "short_term_memory_updates": [],
+        "output_events": [],
+        "call_results": [],
+        "completed": completed,
+    }
+    for name in pending:  # built on first access instead
+        del fields[name]
+    extra = {} if len(obj) == len(fields_set) else _extra(obj, _STATE_KEYS, -1)
+    if extra:
+        fields_set.update(extra)
+    state: ActionState = _new(ActionState)
+    _set_dict(state, fields)
+    _set_fields_set(state, fields_set)
+    _set_extra(state, extra)
+    _set_private(state, {PENDING: pending} if pending else None)
+    return state
+
+
+def decode_action_state(data: bytes) -> ActionState:
+    """Parse and validate one record value; raises :class:`SerdeError` naming what is wrong
+    and where (``callResults[1].resultPayload: invalid base64``)."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise SerdeError(f"expected the record value as bytes, got {type(data).__name__}")
+    try:
+        obj = _parse(data)
+    except ValueError as e:
+        raise SerdeError(f"not UTF-8 JSON: {e}") from None
+    if type(obj) is not dict:
+        raise SerdeError(f"expected a JSON object, got {kind_of(obj)}")
+    return _action_state(obj)
