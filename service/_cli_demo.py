@@ -1,0 +1,82 @@
+"""``actionstate demo``: the crash-and-recover walkthrough, start to finish, in one command."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from actionstate.serde._errors import ActionStateError
+from actionstate.service._demo import DemoOptions, run_demo
+
+__all__ = ["demo_command", "register"]
+
+# Exit code after Ctrl-C or SIGTERM (128 + SIGINT), as shells report it.
+INTERRUPTED = 130
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``demo`` command to the CLI."""
+    app.command("demo")(demo_command)
+
+
+def _interrupt(signum: int, _frame: FrameType | None) -> None:
+    # SIGTERM unwinds like Ctrl-C, so the demo still stops what it started.
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def demo_command(
+    *,
+    bootstrap_servers: Annotated[
+        str | None,
+        typer.Option(
+            envvar="KAFKA_BOOTSTRAP_SERVERS",
+            help="A Kafka broker to use, HOST:PORT (default: start the local broker).",
+        ),
+    ] = None,
+    directory: Annotated[
+        Path,
+        typer.Option(
+            "--dir",
+            file_okay=False,
+            help="Folder for the local broker and the demo's files.",
+        ),
+    ] = Path(".actionstate/demo"),
+    timeout: Annotated[
+        float, typer.Option(help="Seconds any single wait (broker, sidecar, worker) may take.")
+    ] = 120.0,
+) -> None:
+    """Kill a worker in the middle of a payment and watch a new one recover it exactly once.
+
+    Starts the local Kafka broker (unless a broker is given), the sidecar, and a worker.
+    The worker's action charges an order through a durable call with a reconciler.
+    It is SIGKILLed after the provider booked the charge, before the outcome was journaled.
+    A new worker recovers: the reconciler asks the provider instead of charging again.
+    Everything the demo started is stopped at the end, also on error or Ctrl-C.
+    Exit code 0 only when the order was charged once and the reconciler ran once.
+    """
+    console = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    options = DemoOptions(
+        bootstrap_servers=bootstrap_servers or None, dir=directory, timeout=timeout
+    )
+    try:
+        result = run_demo(options, console)
+    except KeyboardInterrupt:
+        err.print("[bold yellow]interrupted:[/] stopped everything the demo started")
+        raise typer.Exit(INTERRUPTED) from None
+    except (ActionStateError, OSError) as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    style = "bold green" if result.ok else "bold red"
+    console.print(f"[{style}]{escape(result.verdict)}[/]", soft_wrap=True)
+    if not result.ok:
+        raise typer.Exit(1)
