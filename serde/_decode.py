@@ -5,13 +5,11 @@ hand-written checks validate every field of every nested object up front (so a b
 is refused at once, with the path of the fault), and the nested models are built only
 when first accessed: most readers look at a few fields of a state, and a state that is
 written back without being touched costs almost nothing to encode.
-
-Known limit: a string holding a lone surrogate escape (``"\\ud800"``) is refused, which
-Jackson would accept; Python writers cannot produce one.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, NoReturn, TypeVar
 
@@ -20,12 +18,16 @@ from pydantic import BaseModel
 from pydantic_core import from_json
 
 from ._errors import SerdeError
-from ._models import PENDING, WIRE, ActionState, CallResult, CallStatus, Event, MemoryUpdate
+from ._models import PENDING, READ, WIRE, ActionState, CallResult, CallStatus, Event, MemoryUpdate
 
 __all__ = ["decode_action_state", "kind_of"]
 
 _M = TypeVar("_M", bound=BaseModel)
 _MISSING: Any = object()
+
+
+# A \uD800-\uDFFF escape: Jackson writes a Java string's lone surrogate that way.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def _parse(data: bytes | bytearray | memoryview) -> Any:
@@ -34,7 +36,18 @@ def _parse(data: bytes | bytearray | memoryview) -> Any:
     # it exact, and rejects NaN and infinities as Jackson's writer never produces them.
     if type(data) is memoryview:
         data = data.tobytes()
-    return from_json(data, allow_inf_nan=False, cache_strings="keys")
+    try:
+        return from_json(data, allow_inf_nan=False, cache_strings="keys")
+    except ValueError:
+        # jiter refuses lone surrogates, which Jackson reads and writes: the standard
+        # library's parser keeps them (and big integers) as Python holds them.
+        if _SURROGATE_ESCAPE.search(data) is None:
+            raise
+    return json.loads(bytes(data).decode("utf-8"), parse_constant=_not_json)
+
+
+def _not_json(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a JSON value")
 
 
 _new = object.__new__
@@ -133,12 +146,12 @@ def _check_event(obj: object, key: str, index: int | None) -> None:
             _missing(key, index, "@class")
         _expected(_path(key, index, "@class"), "a non-empty class name", v)
     v = obj.get("id", _MISSING)
-    if type(v) is not str or _UUID_RE.fullmatch(v) is None:
+    if v is not None and (type(v) is not str or _UUID_RE.fullmatch(v) is None):
         if v is _MISSING:
             _missing(key, index, "id")
         if type(v) is str:
             _fail(_path(key, index, "id"), f"not a UUID: {v[:40]!r}")
-        _expected(_path(key, index, "id"), "a UUID string", v)
+        _expected(_path(key, index, "id"), "a UUID string or null", v)
     v = obj.get("type", _MISSING)
     if type(v) is not str or not v:
         if v is _MISSING:
@@ -151,7 +164,7 @@ def _check_event(obj: object, key: str, index: int | None) -> None:
 
 def _build_event(obj: dict[str, Any]) -> Event:
     attrs = obj.get("attributes", _MISSING)
-    fields = {"class_name": obj["@class"], "id": obj["id"], "type": obj["type"]}
+    fields = {"class_name": obj["@class"], "id": obj["id"], "type": obj["type"], READ: obj}
     if attrs is _MISSING:
         found = 3
         fields_set = {"class_name", "id", "type"}
@@ -290,8 +303,8 @@ def _events_valid(items: list[Any] | tuple[Any, ...]) -> bool:
         v = o.get("@class")
         if type(v) is not str or not v:
             return False
-        v = o.get("id")
-        if type(v) is not str or _uuid_match(v) is None:
+        v = o.get("id", _MISSING)  # null is Java's event without an id; absent is not
+        if v is not None and (type(v) is not str or _uuid_match(v) is None):
             return False
         v = o.get("type")
         if type(v) is not str or not v:

@@ -12,6 +12,7 @@ written as null (orjson); integers beyond 64 bits are written exactly, by a slow
 from __future__ import annotations
 
 import json
+import re
 from enum import Enum
 from typing import Any
 
@@ -20,7 +21,17 @@ import pybase64
 
 from ._decode import kind_of
 from ._errors import SerdeError
-from ._models import PENDING, WIRE, ActionState, CallResult, Event, MemoryUpdate
+from ._models import (
+    INPUT_EVENT_CLASS,
+    OUTPUT_EVENT_CLASS,
+    PENDING,
+    READ,
+    WIRE,
+    ActionState,
+    CallResult,
+    Event,
+    MemoryUpdate,
+)
 
 __all__ = ["encode_action_state"]
 
@@ -65,6 +76,12 @@ def _call_wire(c: CallResult) -> dict[str, Any]:
     return out
 
 
+# Jackson writes the properties of a ``@JsonCreator`` constructor first, in its parameter
+# order: ``Event(id, type, attributes)``, but ``InputEvent(id, attributes)`` and
+# ``OutputEvent(id, attributes)``, whose ``type`` (a getter) comes after.
+_ATTRIBUTES_BEFORE_TYPE = frozenset((INPUT_EVENT_CLASS, OUTPUT_EVENT_CLASS))
+
+
 def _event_wire(e: Event) -> dict[str, Any]:
     d = e.__dict__
     extra = e.__pydantic_extra__
@@ -72,11 +89,23 @@ def _event_wire(e: Event) -> dict[str, Any]:
         cached = d.get(WIRE)
         if cached is not None:
             return cached  # type: ignore[no-any-return]
-    out = {"@class": d["class_name"], "id": d["id"], "type": d["type"]}
-    out["attributes"] = d["attributes"]  # by reference: in-place changes stay visible
-    if extra:
-        out.update(extra)
-    else:
+    cls = d["class_name"]
+    # ``attributes`` goes by reference: in-place changes stay visible.
+    read = d.get(READ)
+    if read is None:  # built in Python: the order Java writes for the class
+        if cls in _ATTRIBUTES_BEFORE_TYPE:
+            out = {"@class": cls, "id": d["id"], "attributes": d["attributes"], "type": d["type"]}
+        else:
+            out = {"@class": cls, "id": d["id"], "type": d["type"], "attributes": d["attributes"]}
+        if extra:
+            out.update(extra)
+    else:  # decoded: the order it was read in (what the Java class wrote)
+        fields = {"@class": cls, "id": d["id"], "type": d["type"], "attributes": d["attributes"]}
+        if extra:
+            fields.update(extra)
+        out = {k: fields.pop(k) for k in read if k in fields}
+        out.update(fields)  # fields absent when read, or added since
+    if not extra:
         d[WIRE] = out
     return out
 
@@ -143,6 +172,14 @@ def _default(v: object) -> Any:
     raise TypeError(f"{type(v).__name__} is not a JSON value")
 
 
+# Only inside strings can a lone surrogate occur: it is escaped as Jackson escapes it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_surrogate(m: re.Match[str]) -> str:
+    return f"\\u{ord(m.group()):04X}"
+
+
 def encode_action_state(state: ActionState) -> bytes:
     """Write one record value: compact UTF-8 JSON in Java's field order, unknown fields
     kept; raises :class:`SerdeError` when something in it is not JSON."""
@@ -157,12 +194,15 @@ def encode_action_state(state: ActionState) -> bytes:
     try:
         return orjson.dumps(wire, default=_default, option=_DUMPS_OPTS)
     except orjson.JSONEncodeError as e:
-        if "64-bit" not in str(e):
+        message = str(e)
+        if "64-bit" not in message and "surrogates" not in message:
             raise SerdeError(f"cannot encode as JSON: {e}") from None
-    # Integers beyond 64 bits (Java BigInteger) are valid JSON, but not for orjson.
+    # Integers beyond 64 bits (Java BigInteger) and lone surrogates (a Java string can
+    # hold one) are valid JSON, but not for orjson.
     try:
-        return json.dumps(
+        text = json.dumps(
             wire, default=_default, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-        ).encode("utf-8")
+        )
     except (TypeError, ValueError) as e:
         raise SerdeError(f"cannot encode as JSON: {e}") from None
+    return _LONE_SURROGATE.sub(_escape_surrogate, text).encode("utf-8")

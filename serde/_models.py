@@ -48,6 +48,10 @@ class _WireModel(BaseModel):
 
 
 WIRE = "_wire"
+# A decoded event also keeps, in ``__dict__[READ]``, the JSON object it was read from: a
+# rewrite from the model writes its fields in that object's order (only the key order is
+# used, so it never goes stale).
+READ = "_read"
 
 
 class _CachedWireModel(_WireModel):
@@ -157,11 +161,15 @@ class MemoryUpdate(_CachedWireModel):
 
 
 class Event(_CachedWireModel):
-    """An event as Java's Jackson writes it: ``@class``, id, type, attributes, and any
-    subclass fields (kept as unknown fields)."""
+    """An event as Java's Jackson writes it: ``@class`` first, then id, type, attributes
+    and any subclass fields (kept as unknown fields) in the order of the Java class.
+
+    ``id`` is a UUID string, or None for a Java event built without one (Java writes
+    ``"id":null``).
+    """
 
     class_name: str = Field(alias="@class")
-    id: str
+    id: str | None
     type: str
     attributes: dict[str, Any] = Field(default_factory=dict)
 

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from actionstate.serde._errors import ActionStateError
-from actionstate.service.local_kafka import LocalKafka, LocalKafkaSettings
 from rich.console import Console
 from rich.markup import escape
+
+from actionstate.serde._errors import ActionStateError
+from actionstate.service.local_kafka import LocalKafka, LocalKafkaSettings
 
 __all__ = ["app", "register"]
 

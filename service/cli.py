@@ -20,6 +20,8 @@ __all__ = ["build_app", "main"]
 _COMMAND_MODULES: tuple[str, ...] = (
     "actionstate.service._cli_kafka",
     "actionstate.service._cli_inspect",
+    "actionstate.service._cli_demo",
+    "actionstate.service._cli_serve",
 )
 
 

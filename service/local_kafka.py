@@ -27,11 +27,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from actionstate.service import _process
 from actionstate.service._errors import LocalKafkaError
 from actionstate.service._maven import is_installed, resolve_kafka_jars
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["BrokerStatus", "LocalKafka", "LocalKafkaError", "LocalKafkaSettings", "Progress"]
 

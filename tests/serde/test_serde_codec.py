@@ -26,6 +26,7 @@ from actionstate.serde import (
 
 EVENT_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 INPUT_CLASS = "org.apache.flink.agents.api.InputEvent"
+OUTPUT_CLASS = "org.apache.flink.agents.api.OutputEvent"
 
 
 def b64(data: bytes) -> str:
@@ -38,17 +39,17 @@ def record(**overrides: Any) -> dict[str, Any]:
         "taskEvent": {
             "@class": INPUT_CLASS,
             "id": EVENT_ID,
-            "type": "_input_event",
             "attributes": {"input": "test input"},
+            "type": "_input_event",
         },
         "sensoryMemoryUpdates": [{"path": "sm.test.path", "value": "sm test value"}],
         "shortTermMemoryUpdates": [{"path": "stm.test.path", "value": {"n": 1}}],
         "outputEvents": [
             {
-                "@class": "org.apache.flink.agents.api.OutputEvent",
+                "@class": OUTPUT_CLASS,
                 "id": "1f8fad5b-d9cb-469f-a165-70867728950e",
-                "type": "_output_event",
                 "attributes": {"output": "test output", "outputAttr": 123},
+                "type": "_output_event",
             }
         ],
         "callResults": [
@@ -165,7 +166,11 @@ def test_field_order_is_javas() -> None:
     state = ActionState(
         task_event=Event.input({"b": 1, "a": 2}),
         sensory_memory_updates=[MemoryUpdate(path="p", value=1)],
-        output_events=[Event.output("x")],
+        output_events=[
+            Event.output("x"),
+            Event(class_name="org.apache.flink.agents.api.Event", id=EVENT_ID, type="t"),
+            Event(**{"@class": "com.example.Sub", "id": EVENT_ID, "type": "t", "extra": 1}),
+        ],
         call_results=[CallResult.succeeded("f", "d", b"r")],
         completed=True,
     )
@@ -178,12 +183,17 @@ def test_field_order_is_javas() -> None:
         "callResults",
         "completed",
     ]
-    assert list(wire["taskEvent"]) == ["@class", "id", "type", "attributes"]
+    # Jackson writes @JsonCreator parameters first: InputEvent/OutputEvent(id, attributes)
+    # then the ``type`` getter, but Event(id, type, attributes); unknown fields last.
+    assert list(wire["taskEvent"]) == ["@class", "id", "attributes", "type"]
     assert wire["taskEvent"]["@class"] == INPUT_CLASS
     assert wire["taskEvent"]["type"] == "_input_event"
     assert wire["taskEvent"]["attributes"] == {"input": {"b": 1, "a": 2}}
-    assert list(wire["outputEvents"][0]) == ["@class", "id", "type", "attributes"]
-    assert wire["outputEvents"][0]["attributes"] == {"output": "x"}
+    output, generic, subclass = wire["outputEvents"]
+    assert list(output) == ["@class", "id", "attributes", "type"]
+    assert output["attributes"] == {"output": "x"}
+    assert list(generic) == ["@class", "id", "type", "attributes"]
+    assert list(subclass) == ["@class", "id", "type", "attributes", "extra"]
     assert list(wire["sensoryMemoryUpdates"][0]) == ["path", "value"]
     assert list(wire["callResults"][0]) == [
         "functionId",
@@ -235,6 +245,106 @@ def test_unknown_fields_at_every_level_survive_a_rewrite(build: bool) -> None:
     assert wire["callResults"][0]["status"] == "FAILED"
     assert wire["newTopLevel"] == {"x": [1, 2]}
     assert wire["taskEvent"]["subclassField"] == "kept"
+
+
+def test_decoded_event_is_rewritten_in_the_order_it_was_read() -> None:
+    # A Java subclass whose @JsonCreator takes (id, priority, attributes) writes its own
+    # field between the known ones; a rewrite from the model keeps that order.
+    event = {
+        "@class": "com.example.PriorityEvent",
+        "id": EVENT_ID,
+        "priority": 3,
+        "attributes": {"k": "v"},
+        "type": "prio",
+    }
+    old_python = {"@class": INPUT_CLASS, "id": EVENT_ID, "type": "t", "attributes": {}}
+    state = decode_action_state(raw(record(taskEvent=event, outputEvents=[old_python])))
+    assert state.task_event is not None
+    state.task_event.type = "changed"  # the written form is dropped: rebuilt from the model
+    state.output_events[0].attributes = {"a": 1}
+    wire = orjson.loads(encode_action_state(state))
+    assert list(wire["taskEvent"]) == ["@class", "id", "priority", "attributes", "type"]
+    assert wire["taskEvent"]["type"] == "changed"
+    assert list(wire["outputEvents"][0]) == ["@class", "id", "type", "attributes"]
+    assert wire["outputEvents"][0]["attributes"] == {"a": 1}
+    # fields added since the read come after the ones read
+    state.task_event.__pydantic_extra__["added"] = True  # type: ignore[index]
+    state.task_event.type = "again"
+    keys = list(orjson.loads(encode_action_state(state))["taskEvent"])
+    assert keys == ["@class", "id", "priority", "attributes", "type", "added"]
+
+
+def test_event_without_id_round_trips_as_null() -> None:
+    # Java writes ``"id":null`` for an event built without an id, and reads it back.
+    event: dict[str, Any] = {"@class": "org.apache.flink.agents.api.Event", "id": None}
+    event.update(type="t", attributes={"k": "v"})
+    data = raw(record(taskEvent=event, outputEvents=[dict(event)]))
+    state = decode_action_state(data)
+    assert state.task_event is not None
+    assert state.task_event.id is None
+    assert state.output_events[0].id is None
+    assert encode_action_state(state) == data
+    state._build_all()
+    assert encode_action_state(state.model_copy(deep=True)) == data
+    built = ActionState(
+        task_event=Event(class_name=INPUT_CLASS, id=None, type="_input_event", attributes={})
+    )
+    wire = orjson.loads(encode_action_state(built))["taskEvent"]
+    assert wire == {"@class": INPUT_CLASS, "id": None, "attributes": {}, "type": "_input_event"}
+    assert decode_action_state(encode_action_state(built)) == built
+
+
+LONE = "a\ud800b\udfff"  # what Java holds for "a\uD800b\uDFFF": unpaired surrogates
+
+
+def test_lone_surrogates_from_java_are_read_and_written_back_as_java_writes_them() -> None:
+    # Jackson escapes an unpaired surrogate of a Java string as upper-case \uXXXX.
+    escaped = b'"a\\uD800b\\uDFFF"'
+    data = raw(record(sensoryMemoryUpdates=[{"path": "p", "value": "X"}])).replace(b'"X"', escaped)
+    data = data.replace(b'"test input"', escaped).replace(b'"outputAttr"', escaped)
+    state = decode_action_state(data)
+    assert state.sensory_memory_updates[0].value == LONE
+    assert state.task_event is not None
+    assert state.task_event.attributes == {"input": LONE}
+    assert state.output_events[0].attributes[LONE] == 123  # in a key too
+    assert encode_action_state(state) == data  # untouched
+    state._build_all()
+    state.completed = True
+    rewritten = encode_action_state(state)
+    assert rewritten.count(escaped) == 3
+    assert rewritten == data.replace(b'"completed":false', b'"completed":true')
+
+
+def test_lone_surrogates_built_in_python_are_escaped_not_refused() -> None:
+    state = ActionState(
+        task_event=Event.input(LONE),
+        sensory_memory_updates=[MemoryUpdate(path=LONE, value={LONE: [LONE, 2**70]})],
+        call_results=[CallResult.pending(LONE, "d")],
+    )
+    data = encode_action_state(state)
+    assert b"\\uD800" in data
+    assert b"\\uDFFF" in data
+    data.decode("utf-8")  # valid UTF-8: the surrogates are escaped, never raw
+    assert decode_action_state(data) == state
+    # a surrogate pair held as two code points is written as the pair Java holds
+    pair = ActionState(task_event=Event.input("\ud83d\ude00"))
+    back = decode_action_state(encode_action_state(pair)).task_event
+    assert back is not None
+    assert back.attributes == {"input": "😀"}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"completed":false,"x":"\\uD800"',  # cut short
+        b'{"completed":NaN,"x":"\\uD800"}',
+        b'{"completed":"yes","x":"\\uD800"}',
+        b'{"x":"\\uD800\xff"}',  # not UTF-8
+    ],
+)
+def test_bad_records_with_lone_surrogates_still_raise_serde_error(data: bytes) -> None:
+    with pytest.raises(SerdeError):
+        decode_action_state(data)
 
 
 def test_explicit_null_status_stays_null_and_absent_stays_absent() -> None:
@@ -408,6 +518,11 @@ BAD: list[tuple[str, bytes, str]] = [
         "event id not a uuid",
         raw(record(taskEvent={"@class": "C", "id": "nope", "type": "t", "attributes": {}})),
         "taskEvent.id: not a UUID",
+    ),
+    (
+        "event id not a string",
+        raw(record(taskEvent={"@class": "C", "id": 5, "type": "t", "attributes": {}})),
+        "taskEvent.id: expected a UUID string or null, got a number",
     ),
     (
         "missing event id",

@@ -1,0 +1,289 @@
+"""Turning store arguments into records and checking records read back.
+
+Shared by every backend so the argument errors, the headers and the checks applied on
+rebuild are the same whichever store is used.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any, NamedTuple, Protocol
+
+import orjson
+
+from actionstate.serde import (
+    HEADER_CODEC,
+    ActionState,
+    Event,
+    RecordMeta,
+    SerdeError,
+    action_uuid,
+    encode_action_state,
+    event_uuid,
+    partition_for,
+    sign_record,
+    validate_agent_key,
+    verify_record,
+)
+
+__all__ = [
+    "DEFAULT_CODEC",
+    "SCHEMA_VERSION",
+    "WRITER",
+    "Checked",
+    "Headers",
+    "Located",
+    "LogRecord",
+    "RawRecord",
+    "check_record",
+    "encode_record",
+    "locate",
+    "partition_of",
+    "split_state_key",
+    "tombstone_headers",
+    "validate_seq",
+]
+
+DEFAULT_CODEC = "cloudpickle"
+SCHEMA_VERSION = 1
+
+
+def _writer() -> str:
+    try:
+        return f"kafka-actionstate/{metadata.version('kafka-actionstate')}"
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "kafka-actionstate"
+
+
+WRITER = _writer()
+
+HeaderValue = str | bytes | None
+Headers = list[tuple[str, HeaderValue]]
+
+
+class RawRecord(Protocol):
+    """The part of confluent-kafka's ``Message`` that rebuild reads."""
+
+    def key(self) -> bytes | None: ...
+    def value(self) -> bytes | None: ...
+    def headers(self) -> Headers | dict[str, HeaderValue] | None: ...
+    def partition(self) -> int | None: ...
+    def offset(self) -> int | None: ...
+
+
+class LogRecord:
+    """A record of the in-memory log, shaped like a confluent-kafka ``Message``."""
+
+    __slots__ = ("_headers", "_key", "_offset", "_partition", "_value")
+
+    def __init__(
+        self,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers | None,
+        partition: int,
+        offset: int,
+    ) -> None:
+        self._key = key
+        self._value = value
+        self._headers = headers
+        self._partition = partition
+        self._offset = offset
+
+    def key(self) -> bytes | None:
+        """The record key."""
+        return self._key
+
+    def value(self) -> bytes | None:
+        """The record value; None for a tombstone."""
+        return self._value
+
+    def headers(self) -> Headers | None:
+        """The record headers."""
+        return self._headers
+
+    def partition(self) -> int:
+        """The partition the record is in."""
+        return self._partition
+
+    def offset(self) -> int:
+        """The record's offset in its partition."""
+        return self._offset
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """Where a state lives: agent key, sequence number and state key."""
+
+    agent_key: str
+    seq: int
+    state_key: str
+
+
+def validate_seq(seq: object, name: str = "seq") -> int:
+    """``seq`` as an int; bools and other types are refused with a TypeError."""
+    if isinstance(seq, bool) or not isinstance(seq, int):
+        raise TypeError(f"{name} must be an int, got {type(seq).__name__}: {seq!r}")
+    if not 0 <= seq <= _MAX_SEQ:
+        raise ValueError(f"{name} must be between 0 and 2**63-1 (a Java long), got {seq}")
+    return seq
+
+
+def locate(key: object, seq: object, action: object, event: object) -> Located:
+    """Validate the arguments shared by ``put`` and ``get`` and compute the state key."""
+    agent_key = validate_agent_key(key)
+    checked_seq = validate_seq(seq)
+    if not isinstance(action, str) or not action:
+        raise TypeError(f"action must be a non-empty str (the action's name), got {action!r}")
+    if not isinstance(event, Event):
+        raise TypeError(f"event must be an actionstate.serde.Event, got {type(event).__name__}")
+    # The parts are validated above, so joining them is what serde's state_key would do.
+    skey = f"{agent_key}_{checked_seq}_{event_uuid(event.attributes)}_{_action_part(action)}"
+    return Located(agent_key, checked_seq, skey)
+
+
+@functools.lru_cache(maxsize=1024)
+def _action_part(action: str) -> str:
+    return str(action_uuid(action))
+
+
+@functools.lru_cache(maxsize=4096)
+def partition_of(agent_key: str, num_partitions: int) -> int:
+    """``partition_for``, remembered for the agent keys seen lately."""
+    return partition_for(agent_key, num_partitions)
+
+
+def encode_record(
+    skey: str, state: object, *, codec: str, secret: bytes | None
+) -> tuple[bytes, Headers]:
+    """The record value and headers for ``state`` under ``skey``."""
+    if not isinstance(state, ActionState):
+        raise TypeError(
+            f"state must be an actionstate.serde.ActionState, got {type(state).__name__}"
+        )
+    value = encode_action_state(state)
+    if secret is None:
+        return value, _unsigned_headers(codec)
+    signature = sign_record(skey, value, secret)
+    meta = RecordMeta(codec=codec, writer=WRITER, schema=SCHEMA_VERSION, signature=signature)
+    headers: Headers = [*meta.to_headers()]
+    return value, headers
+
+
+@functools.lru_cache(maxsize=16)
+def _unsigned_headers(codec: str) -> Headers:
+    # Shared between records: librdkafka copies headers, and nothing here mutates them.
+    headers: Headers = [*RecordMeta(codec=codec, writer=WRITER, schema=SCHEMA_VERSION).to_headers()]
+    return headers
+
+
+def tombstone_headers() -> Headers:
+    """Headers of a tombstone: only who wrote it."""
+    headers: Headers = [*RecordMeta(writer=WRITER).to_headers()]
+    return headers
+
+
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+# What serde's parse_state_key accepts, in one match: it is run on every live record.
+_STATE_KEY_RE = re.compile(rf"([^_]+)_(0|[1-9][0-9]{{0,18}})_{_UUID}_{_UUID}")
+_MAX_SEQ = 2**63 - 1
+
+
+def split_state_key(skey: str) -> tuple[str, int]:
+    """Agent key and seq of a state key Java's parser accepts; ValueError otherwise."""
+    match = _STATE_KEY_RE.fullmatch(skey)
+    if match is None or int(match.group(2)) > _MAX_SEQ:
+        raise ValueError("not <agentKey>_<seq>_<eventUUID>_<actionUUID>")
+    return match.group(1), int(match.group(2))
+
+
+_LIST_FIELDS = ("sensoryMemoryUpdates", "shortTermMemoryUpdates", "outputEvents", "callResults")
+
+
+def _check_value(value: bytes) -> str | None:
+    # Structural check only: full decoding happens when a state is read, so rebuild stays
+    # close to the speed of draining the bytes.
+    try:
+        obj: Any = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        return f"not JSON ({exc.msg})"
+    if type(obj) is not dict:
+        return "not a JSON object"
+    task = obj.get("taskEvent")
+    if task is not None and type(task) is not dict:
+        return "taskEvent is not an object"
+    for name in _LIST_FIELDS:
+        items = obj.get(name)
+        if items is None:
+            continue
+        if type(items) is not list:
+            return f"{name} is not a list"
+        for item in items:
+            if type(item) is not dict:
+                return f"{name} holds something other than objects"
+    if type(obj.get("completed", False)) is not bool:
+        return "completed is not a boolean"
+    return None
+
+
+class Checked(NamedTuple):
+    """The verdict on a record read back: ``reason`` is None when it may enter the view."""
+
+    reason: str | None
+    detail: str
+    codec: str | None
+
+
+def check_record(
+    skey: str,
+    value: bytes,
+    headers: Headers | dict[str, HeaderValue] | None,
+    secret: bytes | None,
+) -> Checked:
+    """Check a record's headers, signature (when a secret is set) and value shape."""
+    try:
+        if secret is None:
+            codec = _codec_of(headers)
+        else:
+            meta = RecordMeta.from_headers(headers)
+            codec = _intern(meta.codec)
+            if not verify_record(skey, value, meta.signature, secret):
+                detail = "unsigned" if meta.signature is None else "signature does not verify"
+                return Checked("signature", detail, codec)
+    except SerdeError as exc:
+        return Checked("headers", str(exc), None)
+    problem = _check_value(value)
+    if problem is not None:
+        return Checked("value", problem, codec)
+    return Checked(None, "", codec)
+
+
+def _intern(codec: str | None) -> str | None:
+    return None if codec is None else sys.intern(codec)
+
+
+_CODECS: dict[bytes, str] = {}
+
+
+def _codec_of(headers: Headers | dict[str, HeaderValue] | None) -> str | None:
+    # Without a secret only the codec header matters; reading just that one (and naming
+    # each distinct value once) keeps rebuild's per-state cost low.
+    if not headers:
+        return None
+    pairs = headers.items() if isinstance(headers, dict) else headers
+    raw: HeaderValue = None
+    for name, header in pairs:
+        if name == HEADER_CODEC:
+            raw = header
+    if raw is None or isinstance(raw, str):
+        return _intern(raw)
+    codec = _CODECS.get(raw)
+    if codec is None:
+        codec = _intern(RecordMeta.from_headers([(HEADER_CODEC, raw)]).codec)
+        if codec is not None and len(_CODECS) < 64:
+            _CODECS[raw] = codec
+    return codec

@@ -1,0 +1,116 @@
+"""Configuration of the Kafka store: one typed object, one place that builds client configs."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["KafkaStoreSettings"]
+
+ClientValue = str | int | float | bool
+
+# Settings the store's guarantees rest on; overriding them would silently weaken a write
+# or a rebuild, so they are refused rather than passed through.
+_RESERVED = {
+    "bootstrap.servers": "use bootstrap_servers",
+    "acks": "writes always wait for all in-sync replicas",
+    "request.required.acks": "writes always wait for all in-sync replicas",
+    "enable.idempotence": "the producer is always idempotent",
+    "partitioner": "the partition is always chosen with partition_for",
+    "group.id": "rebuild reads by assignment, without a consumer group",
+    "enable.auto.commit": "rebuild never commits offsets",
+    "enable.partition.eof": "rebuild relies on end-of-partition events",
+    "allow.auto.create.topics": "the store creates its topic itself, compacted",
+}
+
+Role = Literal["producer", "consumer", "admin"]
+
+
+class KafkaStoreSettings(BaseSettings):
+    """Where and how the Kafka store keeps its journal.
+
+    Every field can come from an argument or from ``ACTIONSTATE_<FIELD>`` in the
+    environment (``KAFKA_BOOTSTRAP_SERVERS`` is honoured too). Security settings are
+    passed to every client the store creates; any other librdkafka property goes in
+    ``client_config`` (all clients), ``producer_config`` or ``consumer_config``, e.g.
+    ``ACTIONSTATE_CLIENT_CONFIG='{"ssl.endpoint.identification.algorithm": "none"}'``.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="ACTIONSTATE_", extra="forbid", frozen=True, populate_by_name=True
+    )
+
+    bootstrap_servers: str = Field(
+        default="localhost:9092",
+        min_length=1,
+        validation_alias=AliasChoices(
+            "bootstrap_servers", "ACTIONSTATE_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"
+        ),
+    )
+    topic: str = Field(min_length=1, max_length=249, pattern=r"^[A-Za-z0-9._-]+$")
+    partitions: int = Field(default=64, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    create_topic: bool = True
+    signing_secret: SecretStr | None = None
+    payload_codec: str = "cloudpickle"
+    timeout_s: float = Field(default=30.0, gt=0)
+    security_protocol: str | None = None
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: str | None = None
+    client_config: dict[str, ClientValue] = Field(default_factory=dict)
+    producer_config: dict[str, ClientValue] = Field(default_factory=dict)
+    consumer_config: dict[str, ClientValue] = Field(default_factory=dict)
+
+    @field_validator("client_config", "producer_config", "consumer_config")
+    @classmethod
+    def _no_reserved(cls, value: dict[str, ClientValue]) -> dict[str, ClientValue]:
+        for key in value:
+            if key in _RESERVED:
+                raise ValueError(f"{key!r} cannot be overridden: {_RESERVED[key]}")
+        return value
+
+    @property
+    def secret_bytes(self) -> bytes | None:
+        """The signing secret as bytes, or None when records are not signed."""
+        if self.signing_secret is None:
+            return None
+        return self.signing_secret.get_secret_value().encode()
+
+    def kafka_config(self, role: Role) -> dict[str, Any]:
+        """The confluent-kafka configuration for the store's ``role`` client."""
+        config: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "allow.auto.create.topics": False,
+        }
+        security = {
+            "security.protocol": self.security_protocol,
+            "sasl.mechanism": self.sasl_mechanism,
+            "sasl.username": self.sasl_username,
+            "sasl.password": (
+                self.sasl_password.get_secret_value() if self.sasl_password else None
+            ),
+            "ssl.ca.location": self.ssl_ca_location,
+        }
+        config.update({k: v for k, v in security.items() if v is not None})
+        config.update(self.client_config)
+        if role == "producer":
+            config.update({"linger.ms": 0})
+            config.update(self.producer_config)
+            config.update({"enable.idempotence": True, "acks": "all"})
+        elif role == "consumer":
+            config.update({"auto.offset.reset": "earliest", "fetch.wait.max.ms": 50})
+            config.update(self.consumer_config)
+            config.update(
+                {
+                    "group.id": f"actionstate-rebuild-{uuid.uuid4()}",
+                    "enable.auto.commit": False,
+                    "enable.auto.offset.store": False,
+                    "enable.partition.eof": True,
+                }
+            )
+        return config

@@ -1,0 +1,103 @@
+"""``actionstate serve``: the sidecar in the foreground."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markup import escape
+
+from actionstate.serde import ActionStateError
+from actionstate.service._server import SidecarServer
+from actionstate.service._settings import SidecarSettings
+
+__all__ = ["register", "serve_command"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``serve`` command to the CLI."""
+    app.command("serve")(serve_command)
+
+
+def _settings_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {msg}" if where else msg)
+    return "; ".join(parts)
+
+
+def serve_command(
+    *,
+    bootstrap_servers: Annotated[
+        str | None,
+        typer.Option(
+            envvar="KAFKA_BOOTSTRAP_SERVERS",
+            help="Kafka bootstrap servers, HOST:PORT. None: start the local broker.",
+        ),
+    ] = None,
+    topic: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ACTIONSTATE_TOPIC", help="The state topic [default: actionstate-states]."
+        ),
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind [default: 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind [default: 8080].")] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ACTIONSTATE_TOKEN",
+            help="Bearer token every request must carry; required off loopback.",
+        ),
+    ] = None,
+    partitions: Annotated[
+        int | None,
+        typer.Option(help="Partitions to create a missing topic with [default: 64]."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of the local broker, when one is started [default: .actionstate]."
+        ),
+    ] = None,
+) -> None:
+    """Serve the state topic over HTTP: a materialized view, writes, prune, health, metrics.
+
+    Makes sure the compacted topic exists, reads it to its end (then /readyz answers 200)
+    and keeps following it. Without bootstrap servers it starts the local Kafka broker.
+    """
+    err = Console(stderr=True, highlight=False)
+    given: dict[str, Any] = {
+        "bootstrap_servers": bootstrap_servers,
+        "topic": topic,
+        "host": host,
+        "port": port,
+        "token": token,
+        "partitions": partitions,
+        "data_dir": data_dir,
+    }
+    try:
+        settings = SidecarSettings(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        err.print(f"[bold red]error:[/] {escape(_settings_error(exc))}")
+        raise typer.Exit(2) from None
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    def progress(line: str) -> None:
+        err.print(f"[dim]…[/] {escape(line)}")
+
+    def started(url: str) -> None:
+        auth = " (token required)" if settings.token_value else ""
+        err.print(f"sidecar listening on [bold]{url}[/]{auth}; OpenAPI at {url}/openapi.json")
+
+    try:
+        SidecarServer(settings, progress=progress).run(on_started=started)
+    except ActionStateError as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(1) from None

@@ -1,0 +1,87 @@
+"""Configuration of the sidecar (``actionstate serve``): one typed object."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from actionstate.client import KafkaStoreSettings
+
+__all__ = ["DEFAULT_TOPIC", "SidecarSettings", "is_loopback"]
+
+DEFAULT_TOPIC = "actionstate-states"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class SidecarSettings(BaseSettings):
+    """Where the sidecar listens and which topic it serves.
+
+    Every field can come from an argument or from ``ACTIONSTATE_<FIELD>`` in the
+    environment (``KAFKA_BOOTSTRAP_SERVERS`` is honoured too). Kafka security settings are
+    read by :class:`~actionstate.client.KafkaStoreSettings` from the same environment.
+    Without bootstrap servers the sidecar starts the project's local broker, keeping its
+    data under ``data_dir``. Binding anything but a loopback address requires a token.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="ACTIONSTATE_", extra="forbid", frozen=True, populate_by_name=True
+    )
+
+    bootstrap_servers: str | None = Field(
+        default=None,
+        min_length=1,
+        validation_alias=AliasChoices(
+            "bootstrap_servers", "ACTIONSTATE_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"
+        ),
+    )
+    topic: str = Field(
+        default=DEFAULT_TOPIC, min_length=1, max_length=249, pattern=r"^[A-Za-z0-9._-]+$"
+    )
+    partitions: int | None = Field(default=None, ge=1)
+    """Partitions to create the topic with; None: the existing topic's count, else 64."""
+    replication_factor: int = Field(default=1, ge=1)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    data_dir: Path = Path(".actionstate")
+    timeout_s: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _token_off_loopback(self) -> SidecarSettings:
+        if not is_loopback(self.host) and (self.token is None or not self.token.get_secret_value()):
+            raise ValueError(
+                f"binding {self.host!r} exposes the state API beyond this machine: set a "
+                "token (--token or ACTIONSTATE_TOKEN), or bind 127.0.0.1"
+            )
+        return self
+
+    @property
+    def token_value(self) -> str | None:
+        """The bearer token, or None when requests are not authenticated."""
+        if self.token is None or not self.token.get_secret_value():
+            return None
+        return self.token.get_secret_value()
+
+    def store_settings(self, bootstrap_servers: str, partitions: int) -> KafkaStoreSettings:
+        """The Kafka store settings of the sidecar's journal (security from the env)."""
+        return KafkaStoreSettings(
+            bootstrap_servers=bootstrap_servers,
+            topic=self.topic,
+            partitions=partitions,
+            replication_factor=self.replication_factor,
+            signing_secret=self.signing_secret,
+            timeout_s=self.timeout_s,
+        )

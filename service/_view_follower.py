@@ -1,0 +1,166 @@
+"""The thread that keeps the sidecar's view current with the topic.
+
+It reads every partition from the beginning; once each reached the high watermark taken
+at start, the sidecar is *ready*. It keeps reading new records after that, and anyone can
+wait until it has read up to given offsets (a consistent snapshot for a client rebuild).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any, cast
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message
+from confluent_kafka import TopicPartition as TP
+
+from actionstate.service._view import MaterializedView
+
+__all__ = ["ViewFollower"]
+
+_log = logging.getLogger("actionstate.service.follower")
+_BATCH = 1000
+_POLL_S = 0.05
+_WATERMARKS_EVERY_S = 1.0
+
+
+class ViewFollower:
+    """Reads every partition of the topic into a :class:`MaterializedView` on a thread.
+
+    ``config`` is the store's consumer config (bootstrap servers, security, its own
+    group id; offsets are never committed).
+    """
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        topic: str,
+        view: MaterializedView,
+        *,
+        timeout: float = 30.0,
+    ) -> None:
+        self.topic = topic
+        self.view = view
+        self._timeout = timeout
+        self._consumer = Consumer(dict(config))
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._progress = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._positions: dict[int, int] = {}
+        self._highs: dict[int, int] = {}
+        self._targets: dict[int, int] = {}  # partition -> high watermark taken at start
+        self.partitions: list[int] = []
+        self.started_at = time.monotonic()
+        self.caught_up_seconds: float | None = None
+        self.error: str | None = None
+
+    def start(self, ends: Mapping[int, int]) -> None:
+        """Follow the partitions in ``ends`` from the beginning; ready once each was read
+        up to its end offset given here (taken by the caller at start)."""
+        self.partitions = sorted(ends)
+        for p in self.partitions:
+            self._positions[p] = 0
+            self._highs[p] = ends[p]
+            if ends[p] > 0:
+                self._targets[p] = ends[p]
+        self._consumer.assign([TP(self.topic, p, OFFSET_BEGINNING) for p in self.partitions])
+        self.started_at = time.monotonic()
+        if not self._targets:
+            self._mark_ready()
+        self._thread = threading.Thread(target=self._run, name="actionstate-view", daemon=True)
+        self._thread.start()
+
+    @property
+    def ready(self) -> bool:
+        """Whether the view reached the high watermarks taken at start."""
+        return self._ready.is_set()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until ready (or the timeout); returns :attr:`ready`."""
+        return self._ready.wait(timeout)
+
+    def wait_for(self, offsets: Mapping[int, int], timeout: float) -> bool:
+        """Block until every partition in ``offsets`` was read up to its offset."""
+        with self._progress:
+            return self._progress.wait_for(
+                lambda: all(self._positions.get(p, 0) >= o for p, o in offsets.items()),
+                timeout,
+            )
+
+    def lag(self) -> int:
+        """Records between the view's position and the last known high watermarks."""
+        return sum(max(0, self._highs.get(p, 0) - pos) for p, pos in self._positions.items())
+
+    @property
+    def alive(self) -> bool:
+        """Whether the following thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self) -> None:
+        """Stop the thread and close the consumer."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self._timeout)
+        self._consumer.close()
+
+    def _mark_ready(self) -> None:
+        if not self._ready.is_set():
+            self.caught_up_seconds = time.monotonic() - self.started_at
+            self._ready.set()
+
+    def _advance(self, p: int, position: int) -> None:
+        if position > self._positions.get(p, 0):
+            self._positions[p] = position
+        target = self._targets.get(p)
+        if target is not None and position >= target:
+            del self._targets[p]
+            if not self._targets:
+                self._mark_ready()
+
+    def _run(self) -> None:
+        last_watermarks = 0.0
+        while not self._stop.is_set():
+            try:
+                msgs = self._consumer.consume(_BATCH, _POLL_S)
+                for msg in msgs:
+                    self._apply(msg)
+                now = time.monotonic()
+                if now - last_watermarks >= _WATERMARKS_EVERY_S:
+                    last_watermarks = now
+                    self._refresh_watermarks()
+            except Exception as exc:  # a dead follower must be visible, not silent
+                self.error = f"{type(exc).__name__}: {exc}"
+                _log.exception("the view follower of topic %s stopped", self.topic)
+                return
+            if msgs:
+                with self._progress:
+                    self._progress.notify_all()
+
+    def _apply(self, msg: Message) -> None:
+        err = msg.error()
+        # Records and partition events carry their partition and offset.
+        p, offset = cast(int, msg.partition()), cast(int, msg.offset())
+        if err is not None:
+            if err.code() == KafkaError._PARTITION_EOF:
+                # Compaction leaves offset gaps: the end of a partition is its position.
+                self._advance(p, offset)
+            elif err.fatal():
+                raise KafkaException(err)
+            else:
+                _log.warning("view follower of topic %s: %s", self.topic, err.str())
+            return
+        self.view.apply_record(p, offset, msg.key(), msg.value(), msg.headers())
+        self._highs[p] = max(self._highs.get(p, 0), offset + 1)
+        self._advance(p, offset + 1)
+
+    def _refresh_watermarks(self) -> None:
+        for p in self.partitions:
+            try:
+                _low, high = self._consumer.get_watermark_offsets(TP(self.topic, p), cached=True)
+            except KafkaException:
+                continue
+            if high is not None and high >= 0:
+                self._highs[p] = max(self._highs.get(p, 0), high)

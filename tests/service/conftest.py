@@ -1,0 +1,70 @@
+"""Sidecar fixtures: a real sidecar (uvicorn on a thread, free port) over a fresh topic."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from actionstate.service import SidecarServer, SidecarSettings
+
+SIDECAR_PARTITIONS = 4
+
+
+@dataclass
+class RunningSidecar:
+    """A started sidecar: its server object, base URL and an HTTP client for it."""
+
+    server: SidecarServer
+    url: str
+    http: httpx.Client
+    topic: str
+    bootstrap: str
+
+
+StartSidecar = Callable[..., RunningSidecar]
+
+
+@pytest.fixture
+def start_sidecar(kafka_bootstrap: str, topic_name: str) -> Iterator[StartSidecar]:
+    """Starts sidecars on the test's topic (keyword arguments go to ``SidecarSettings``);
+    stops them and deletes the topic afterwards."""
+    started: list[RunningSidecar] = []
+
+    def start(**overrides: Any) -> RunningSidecar:
+        settings: dict[str, Any] = {
+            "bootstrap_servers": kafka_bootstrap,
+            "topic": topic_name,
+            "partitions": SIDECAR_PARTITIONS,
+            "port": 0,
+            **overrides,
+        }
+        server = SidecarServer(SidecarSettings(**settings))
+        url = server.start()
+        token = server.settings.token_value
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        running = RunningSidecar(
+            server, url, httpx.Client(base_url=url, headers=headers), topic_name, kafka_bootstrap
+        )
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.http.close()
+        running.server.stop()
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    for future in admin.delete_topics([topic_name], operation_timeout=30).values():
+        future.exception()
+
+
+@pytest.fixture
+def sidecar(start_sidecar: StartSidecar) -> RunningSidecar:
+    """A ready sidecar on a fresh 4-partition topic."""
+    running = start_sidecar()
+    assert running.server.sidecar.follower.wait_ready(30)
+    return running

@@ -1,0 +1,463 @@
+"""The sidecar's HTTP API end to end, against a real broker."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from _helpers import assert_eventually
+from confluent_kafka import Consumer, Producer, TopicPartition
+from conftest import SIDECAR_PARTITIONS, RunningSidecar, StartSidecar
+from pydantic import ValidationError
+
+from actionstate.client import KafkaStore, KafkaStoreSettings
+from actionstate.serde import (
+    ActionState,
+    CallResult,
+    Event,
+    action_uuid,
+    decode_action_state,
+    encode_action_state,
+    event_uuid,
+    partition_for,
+    sign_record,
+    state_key,
+)
+from actionstate.service import SidecarSettings
+from actionstate.service._view import MaterializedView
+
+EVENT = Event.input({"order": 42})
+
+
+def skey(agent: str, seq: int = 1, action: str = "charge") -> str:
+    return state_key(agent, seq, event_uuid(EVENT.attributes), action_uuid(action))
+
+
+def state(
+    *, pending: bool = False, done: bool = False, payload: bytes = b"\x80\x05N."
+) -> ActionState:
+    calls = [CallResult.succeeded("shop.reserve", "00000000000000aa", payload)]
+    if pending:
+        calls.append(CallResult.pending("shop.charge", "00000000000000bb"))
+    result = ActionState(task_event=EVENT, call_results=calls)
+    if done:
+        result.mark_completed()
+    return result
+
+
+def put(sc: RunningSidecar, key: str, st: ActionState, **headers: str) -> httpx.Response:
+    return sc.http.put(f"/v1/states/{key}", content=encode_action_state(st), headers=headers)
+
+
+def error_of(response: httpx.Response, status: int) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error", "detail"}
+    return str(body["error"]) + ": " + str(body["detail"])
+
+
+# -- health ------------------------------------------------------------------------------
+
+
+def test_health_and_readiness(sidecar: RunningSidecar) -> None:
+    assert sidecar.http.get("/healthz").json() == {"status": "ok"}
+    ready = sidecar.http.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["ready"] is True
+
+
+def test_readyz_is_503_until_the_view_caught_up(
+    kafka_bootstrap: str,
+    topic_name: str,
+    start_sidecar: StartSidecar,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = KafkaStoreSettings(
+        bootstrap_servers=kafka_bootstrap, topic=topic_name, partitions=SIDECAR_PARTITIONS
+    )
+    with KafkaStore(settings) as store:
+        for n in range(5):
+            store.put(f"agent{n}", 1, "charge", EVENT, state())
+    # Hold the follower at its first record: the view cannot catch up until released.
+    gate = threading.Event()
+    reached = threading.Event()
+    original = MaterializedView.apply_record
+
+    def held(self: MaterializedView, *args: Any) -> None:
+        reached.set()
+        gate.wait(30)
+        original(self, *args)
+
+    monkeypatch.setattr(MaterializedView, "apply_record", held)
+    try:
+        sc = start_sidecar()
+        assert reached.wait(30)
+        answer = sc.http.get("/readyz")
+        assert answer.status_code == 503
+        assert answer.json()["error"] == "not_ready"
+        assert sc.http.get("/healthz").status_code == 200
+    finally:
+        gate.set()
+    assert_eventually(lambda: _assert_status(sc.http.get("/readyz"), 200))
+    assert _ok(sc.http.get("/v1/status"))["states_live"] == 5
+
+
+def _assert_status(response: httpx.Response, status: int) -> None:
+    assert response.status_code == status, response.text
+
+
+# -- states ------------------------------------------------------------------------------
+
+
+def test_put_then_get(sidecar: RunningSidecar) -> None:
+    st = state(pending=True)
+    key = skey("alice")
+    written = put(sidecar, key, st, **{"ActionState-Codec": "cloudpickle"})
+    assert written.status_code == 200, written.text
+    body = written.json()
+    assert body["state_key"] == key
+    assert body["partition"] == partition_for("alice", SIDECAR_PARTITIONS)
+    assert body["offset"] == 0
+
+    got = sidecar.http.get(f"/v1/states/{key}")
+    assert got.status_code == 200
+    out = got.json()
+    assert (out["agent_key"], out["seq"], out["offset"]) == ("alice", 1, 0)
+    assert out["codec"] == "cloudpickle"
+    assert out["completed"] is False
+    assert out["pending_calls"] == 1
+    assert (
+        out["record"]["callResults"][0]["resultPayload"] == base64.b64encode(b"\x80\x05N.").decode()
+    )
+    assert encode_action_state(
+        decode_action_state(orjson.dumps(out["record"]))
+    ) == encode_action_state(st)
+
+
+def test_get_of_an_absent_state_is_404(sidecar: RunningSidecar) -> None:
+    assert "not_found" in error_of(sidecar.http.get(f"/v1/states/{skey('nobody')}"), 404)
+
+
+def test_a_put_is_in_the_topic_when_answered(sidecar: RunningSidecar) -> None:
+    key = skey("bob")
+    assert put(sidecar, key, state(), **{"ActionState-Codec": "json"}).status_code == 200
+    consumer = Consumer(
+        {"bootstrap.servers": sidecar.bootstrap, "group.id": "t", "enable.partition.eof": False}
+    )
+    try:
+        p = partition_for("bob", SIDECAR_PARTITIONS)
+        _low, high = consumer.get_watermark_offsets(TopicPartition(sidecar.topic, p), timeout=10)
+        assert high == 1
+        consumer.assign([TopicPartition(sidecar.topic, p, 0)])
+        msg = assert_eventually(lambda: _one(consumer))
+        assert msg.key() == key.encode()
+        assert msg.value() == encode_action_state(state())
+        assert ("actionstate.codec", b"json") in (msg.headers() or [])
+    finally:
+        consumer.close()
+
+
+def _one(consumer: Consumer) -> Any:
+    msg = consumer.poll(0.2)
+    assert msg is not None
+    assert msg.error() is None
+    return msg
+
+
+def test_states_written_by_others_are_followed(sidecar: RunningSidecar) -> None:
+    settings = KafkaStoreSettings(
+        bootstrap_servers=sidecar.bootstrap, topic=sidecar.topic, partitions=SIDECAR_PARTITIONS
+    )
+    with KafkaStore(settings) as store:
+        store.put("carol", 3, "charge", EVENT, state(done=True))
+    got = assert_eventually(lambda: _ok(sidecar.http.get(f"/v1/states/{skey('carol', 3)}")))
+    assert got["completed"] is True
+    assert got["writer"].startswith("kafka-actionstate")
+
+
+def _ok(response: httpx.Response) -> Any:
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_delete_writes_a_tombstone(sidecar: RunningSidecar) -> None:
+    key = skey("dave")
+    put(sidecar, key, state())
+    deleted = sidecar.http.delete(f"/v1/states/{key}")
+    assert deleted.status_code == 200
+    assert deleted.json()["existed"] is True
+    assert deleted.json()["offset"] == 1
+    assert sidecar.http.get(f"/v1/states/{key}").status_code == 404
+    again = sidecar.http.delete(f"/v1/states/{key}")
+    assert again.json()["existed"] is False
+    # a client rebuilding through the sidecar learns about the deletion
+    lines = [orjson.loads(x) for x in sidecar.http.get("/v1/snapshot").text.splitlines()]
+    assert lines[0]["records_read"] == 3
+    assert [x["kind"] for x in lines[1:]] == ["tombstone"]
+
+
+def test_listing_pages_in_key_order(sidecar: RunningSidecar) -> None:
+    for agent in ("b", "a", "c"):
+        for seq in (10, 2, 1):
+            put(sidecar, skey(agent, seq), state())
+    seen: list[tuple[str, int]] = []
+    cursor = None
+    pages = 0
+    while True:
+        params: dict[str, Any] = {"limit": 4}
+        if cursor is not None:
+            params["cursor"] = cursor
+        page = _ok(sidecar.http.get("/v1/states", params=params))
+        seen += [(i["agent_key"], i["seq"]) for i in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3
+    assert seen == [(a, s) for a in "abc" for s in (1, 2, 10)]
+
+    only_b = _ok(sidecar.http.get("/v1/states", params={"agent_key": "b"}))
+    assert [i["seq"] for i in only_b["items"]] == [1, 2, 10]
+    assert only_b["next_cursor"] is None
+
+
+def test_listing_filters_by_status(sidecar: RunningSidecar) -> None:
+    put(sidecar, skey("p"), state(pending=True))
+    put(sidecar, skey("i"), state())
+    put(sidecar, skey("c"), state(done=True))
+
+    def agents(status: str) -> list[str]:
+        page = _ok(sidecar.http.get("/v1/states", params={"status": status}))
+        return [i["agent_key"] for i in page["items"]]
+
+    assert agents("pending") == ["p"]
+    assert agents("incomplete") == ["i", "p"]
+    assert agents("completed") == ["c"]
+
+
+def test_prune_tombstones_up_to_seq(sidecar: RunningSidecar) -> None:
+    for seq in (1, 2, 3):
+        put(sidecar, skey("erin", seq), state(done=True))
+    put(sidecar, skey("other", 1), state())
+    pruned = sidecar.http.post("/v1/prune", json={"agent_key": "erin", "up_to_seq": 2})
+    assert pruned.json() == {"agent_key": "erin", "up_to_seq": 2, "pruned": 2}
+    left = _ok(sidecar.http.get("/v1/states"))
+    assert [(i["agent_key"], i["seq"]) for i in left["items"]] == [("erin", 3), ("other", 1)]
+
+
+def test_recovery_marker_is_the_topic_end(sidecar: RunningSidecar) -> None:
+    marker = _ok(sidecar.http.get("/v1/recovery-marker"))
+    assert marker == {
+        "topic": sidecar.topic,
+        "offsets": {str(p): 0 for p in range(SIDECAR_PARTITIONS)},
+    }
+    put(sidecar, skey("frank"), state())
+    put(sidecar, skey("frank"), state(done=True))
+    offsets = _ok(sidecar.http.get("/v1/recovery-marker"))["offsets"]
+    assert offsets[str(partition_for("frank", SIDECAR_PARTITIONS))] == 2
+    assert sum(offsets.values()) == 2
+
+
+def test_bad_records_in_the_topic_are_counted_not_served(sidecar: RunningSidecar) -> None:
+    good = skey("gina")
+    put(sidecar, good, state())
+    producer = Producer({"bootstrap.servers": sidecar.bootstrap})
+    partition = partition_for("gina", SIDECAR_PARTITIONS)
+    producer.produce(sidecar.topic, b"{garbage", key=good, partition=partition)
+    producer.produce(sidecar.topic, b"{}", key=b"not-a-state-key", partition=0)
+    assert producer.flush(30) == 0
+
+    def counted() -> Any:
+        status = _ok(sidecar.http.get("/v1/status"))
+        assert status["bad_records"] == 2
+        return status
+
+    status = assert_eventually(counted)
+    assert {b["reason"] for b in status["bad_samples"]} == {"value", "key"}
+    # The garbage did not replace the good state.
+    assert _ok(sidecar.http.get(f"/v1/states/{good}"))["offset"] == 0
+    metrics = sidecar.http.get("/metrics").text
+    assert "actionstate_bad_records_total 2.0" in metrics
+
+
+def test_metrics(sidecar: RunningSidecar) -> None:
+    put(sidecar, skey("hal"), state(pending=True))
+    put(sidecar, skey("ivy"), state(done=True))
+    text = sidecar.http.get("/metrics").text
+    assert 'actionstate_write_latency_seconds_count{op="put"} 2.0' in text
+    assert "actionstate_states_live 2.0" in text
+    assert "actionstate_states_pending 1.0" in text
+    assert "actionstate_consumer_lag " in text
+    assert "actionstate_ready 1.0" in text
+    assert_eventually(lambda: _metric_at_least(sidecar, "actionstate_records_read_total", 2))
+
+
+def _metric_at_least(sc: RunningSidecar, name: str, value: float) -> None:
+    for line in sc.http.get("/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            assert float(line.split()[1]) >= value
+            return
+    raise AssertionError(f"{name} missing")
+
+
+def test_openapi_document(sidecar: RunningSidecar) -> None:
+    doc = _ok(sidecar.http.get("/openapi.json"))
+    paths = doc["paths"]
+    for path in (
+        "/v1/states/{state_key}",
+        "/v1/states",
+        "/v1/prune",
+        "/v1/recovery-marker",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ):
+        assert path in paths
+    assert set(paths["/v1/states/{state_key}"]) == {"get", "put", "delete"}
+    assert "ActionStateRecord" in doc["components"]["schemas"]
+
+
+# -- bad input: a 4xx naming the problem, never a 500 ------------------------------------
+
+GOOD = encode_action_state(state())
+
+
+@pytest.mark.parametrize(
+    ("key", "body", "headers", "status", "named"),
+    [
+        (skey("k"), b"{not json", {}, 400, "not JSON"),
+        (skey("k"), b"", {}, 400, "empty"),
+        (skey("k"), b"[1, 2]", {}, 422, "object"),
+        (skey("k"), b'{"callResults": [{"argsDigest": ""}]}', {}, 422, "functionId"),
+        (skey("k"), b'{"completed": "yes"}', {}, 422, "completed"),
+        (
+            skey("k"),
+            b'{"callResults": [{"functionId": "f", "argsDigest": "", "status": "DONE"}]}',
+            {},
+            422,
+            "status",
+        ),
+        ("a_b", GOOD, {}, 422, "invalid_state_key"),
+        ("k_1_notauuid_x", GOOD, {}, 422, "invalid_state_key"),
+        ("k_01_" + skey("k").split("_", 2)[2], GOOD, {}, 422, "canonical"),
+        ("k_x_" + skey("k").split("_", 2)[2], GOOD, {}, 422, "invalid_state_key"),
+        (skey("k"), GOOD, {"ActionState-Codec": "yaml"}, 422, "unknown payload codec"),
+        (skey("k"), GOOD, {"ActionState-Schema": "one"}, 422, "ActionState-Schema"),
+        (skey("k"), GOOD, {"ActionState-Schema": "-1"}, 422, "ActionState-Schema"),
+        (skey("k"), GOOD, {"ActionState-Signature": "abc"}, 422, "ActionState-Signature"),
+        (skey("k"), GOOD, {"ActionState-Writer": "two words"}, 422, "ActionState-Writer"),
+    ],
+)
+def test_bad_puts_are_4xx_naming_the_problem(
+    sidecar: RunningSidecar, key: str, body: bytes, headers: dict[str, str], status: int, named: str
+) -> None:
+    response = sidecar.http.put(f"/v1/states/{key}", content=body, headers=headers)
+    assert named in error_of(response, status)
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"status": "sleeping"}, "status"),
+        ({"limit": 0}, "limit"),
+        ({"limit": 5000}, "limit"),
+        ({"limit": "many"}, "limit"),
+        ({"cursor": "!!!"}, "cursor"),
+        ({"cursor": "a_b"}, "cursor"),
+        ({"cursor": ""}, "cursor"),
+        ({"agent_key": ""}, "agent_key"),
+    ],
+)
+def test_bad_listing_queries_are_422(
+    sidecar: RunningSidecar, params: dict[str, Any], named: str
+) -> None:
+    assert named in error_of(sidecar.http.get("/v1/states", params=params), 422)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "named"),
+    [
+        (b"{", 400, "not JSON"),
+        (b"{}", 422, "agent_key"),
+        (b'{"agent_key": "k"}', 422, "up_to_seq"),
+        (b'{"agent_key": "k", "up_to_seq": -1}', 422, "up_to_seq"),
+        (b'{"agent_key": "a_b", "up_to_seq": 1}', 422, "_"),
+        (b'{"agent_key": 7, "up_to_seq": 1}', 422, "agent_key"),
+    ],
+)
+def test_bad_prunes_are_4xx(sidecar: RunningSidecar, body: bytes, status: int, named: str) -> None:
+    response = sidecar.http.post(
+        "/v1/prune", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert named in error_of(response, status)
+
+
+def test_bad_keys_on_get_and_delete_are_422(sidecar: RunningSidecar) -> None:
+    assert "invalid_state_key" in error_of(sidecar.http.get("/v1/states/a_b"), 422)
+    assert "invalid_state_key" in error_of(sidecar.http.delete("/v1/states/a_b"), 422)
+
+
+def test_bad_snapshot_starts_are_4xx(sidecar: RunningSidecar) -> None:
+    assert "starts" in error_of(sidecar.http.get("/v1/snapshot", params={"starts": "x"}), 422)
+    assert "no_such_partition" in error_of(
+        sidecar.http.get("/v1/snapshot", params={"starts": "99:0"}), 404
+    )
+
+
+def test_unknown_routes_and_methods(sidecar: RunningSidecar) -> None:
+    assert "not_found" in error_of(sidecar.http.get("/v2/nothing"), 404)
+    assert "method_not_allowed" in error_of(sidecar.http.post("/v1/states"), 405)
+
+
+def test_a_signed_put_must_verify_with_the_sidecars_secret(start_sidecar: StartSidecar) -> None:
+    sc = start_sidecar(signing_secret="s3cret")
+    key = skey("kim")
+    value = encode_action_state(state())
+    forged = sign_record(key, value, b"other")
+    response = sc.http.put(
+        f"/v1/states/{key}", content=value, headers={"ActionState-Signature": forged}
+    )
+    assert "bad_signature" in error_of(response, 422)
+    # unsigned: the sidecar signs it
+    assert put(sc, key, state()).status_code == 200
+    assert _ok(sc.http.get(f"/v1/states/{key}"))["signature"] == sign_record(key, value, b"s3cret")
+
+
+# -- the token rule -----------------------------------------------------------------------
+
+
+def test_a_token_is_required_off_loopback() -> None:
+    with pytest.raises(ValidationError, match="token"):
+        SidecarSettings(host="0.0.0.0", topic="t")
+    with pytest.raises(ValidationError, match="token"):
+        SidecarSettings(host="192.168.1.5", topic="t", token="")
+    assert SidecarSettings(host="0.0.0.0", topic="t", token="x").token_value == "x"
+    assert SidecarSettings(host="::1", topic="t").token_value is None
+
+
+def test_with_a_token_every_request_needs_it(start_sidecar: StartSidecar) -> None:
+    sc = start_sidecar(token="let-me-in")
+    bare = httpx.Client(base_url=sc.url)
+    try:
+        for path in (
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/openapi.json",
+            "/v1/states",
+            f"/v1/states/{skey('x')}",
+        ):
+            answer = bare.get(path)
+            assert answer.status_code == 401, path
+            assert answer.headers["WWW-Authenticate"] == "Bearer"
+        assert bare.put(f"/v1/states/{skey('x')}", content=GOOD).status_code == 401
+        wrong = bare.get("/healthz", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        assert sc.http.get("/healthz").status_code == 200
+        assert put(sc, skey("x"), state()).status_code == 200
+    finally:
+        bare.close()
