@@ -7,6 +7,7 @@ through the store contract is implemented once, here.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from ._rebuild import finish_rebuild
 from ._records import (
     DEFAULT_CODEC,
     Headers,
+    Located,
     RawRecord,
     encode_record,
     locate,
@@ -101,6 +103,7 @@ class ViewStore:
         self._secret = secret
         self._view = StateView()
         self._closed = False
+        self._rebuilding = threading.Lock()  # one rebuild at a time: it owns the reader
 
     # -- what a backend provides -------------------------------------------------------
 
@@ -141,17 +144,28 @@ class ViewStore:
     def put(self, key: str, seq: int, action: str, event: Event, state: ActionState) -> None:
         """Store ``state``; returns once it is durable, raises ``StoreWriteError`` if not."""
         self._check_open()
-        loc = locate(key, seq, action, event)
+        self.put_located(locate(key, seq, action, event), state)
+
+    async def aput(self, key: str, seq: int, action: str, event: Event, state: ActionState) -> None:
+        """Like ``put``, awaiting the acknowledgement without blocking the event loop."""
+        self._check_open()
+        await self.aput_located(locate(key, seq, action, event), state)
+
+    # ``locate`` once per action run, then these: what ``put``/``aput`` do after it. The
+    # state is encoded before they return or first yield, so the caller may reuse it.
+
+    def put_located(self, loc: Located, state: ActionState) -> None:
+        """``put`` under a state key ``locate`` computed earlier."""
+        self._check_open()
         value, headers = encode_record(loc.state_key, state, codec=self._codec, secret=self._secret)
         partition = partition_of(loc.agent_key, self._partition_count())
         offset = self._write(partition, loc.state_key, value, headers)
         entry = Entry(value, self._codec, partition, offset)
         self._view.put(loc.agent_key, loc.seq, loc.state_key, entry)
 
-    async def aput(self, key: str, seq: int, action: str, event: Event, state: ActionState) -> None:
-        """Like ``put``, awaiting the acknowledgement without blocking the event loop."""
+    async def aput_located(self, loc: Located, state: ActionState) -> None:
+        """``aput`` under a state key ``locate`` computed earlier."""
         self._check_open()
-        loc = locate(key, seq, action, event)
         value, headers = encode_record(loc.state_key, state, codec=self._codec, secret=self._secret)
         partition = partition_of(loc.agent_key, self._partition_count())
         offset = await self._awrite(partition, loc.state_key, value, headers)
@@ -192,20 +206,21 @@ class ViewStore:
         cannot be read are skipped and counted; the view is merged into, not cleared.
         """
         self._check_open()
-        started = time.perf_counter()
-        self._prepare_rebuild()
-        starts = plan_rebuild(recovery_markers, partitions, self._partition_count())
-        scan = self._scan(starts)
-        result = finish_rebuild(
-            scan.latest,
-            scan.keyless,
-            topic=self.topic,
-            secret=self._secret,
-            view=self._view,
-            reread=lambda chosen: self._reread(starts, chosen),
-        )
-        scan.latest.clear()
-        ended = time.perf_counter()
+        with self._rebuilding:
+            started = time.perf_counter()
+            self._prepare_rebuild()
+            starts = plan_rebuild(recovery_markers, partitions, self._partition_count())
+            scan = self._scan(starts)
+            result = finish_rebuild(
+                scan.latest,
+                scan.keyless,
+                topic=self.topic,
+                secret=self._secret,
+                view=self._view,
+                reread=lambda chosen: self._reread(starts, chosen),
+            )
+            scan.latest.clear()
+            ended = time.perf_counter()
         last = scan.last_record_at if scan.last_record_at is not None else started
         return RebuildReport(
             records_read=scan.records_read,

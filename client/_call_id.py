@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import pickle
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ __all__ = [
     "compute_args_digest",
     "compute_function_id",
     "is_async_callable",
+    "is_plain_data",
     "validate_reconciler",
 ]
 
@@ -37,11 +39,39 @@ def compute_args_digest(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
 
     Arguments cloudpickle cannot serialize fall back to their ``str()``, as upstream does.
     """
+    payload = (args, kwargs)
     try:
-        serialized: bytes = cloudpickle.dumps((args, kwargs))
+        if is_plain_data(payload):
+            # cloudpickle pickles plain data with the standard C pickler, byte for byte;
+            # calling that directly skips the cost of setting up its own pickler.
+            serialized: bytes = pickle.dumps(payload, protocol=cloudpickle.DEFAULT_PROTOCOL)
+        else:
+            serialized = cloudpickle.dumps(payload)
     except Exception:
         serialized = str((args, kwargs)).encode()
     return hashlib.sha256(serialized).hexdigest()[:16]
+
+
+_ATOMS = frozenset({type(None), bool, int, float, str, bytes})
+_MAX_DEPTH = 8
+
+
+def is_plain_data(value: object, depth: int = 0) -> bool:
+    """Whether ``value`` is built only of exact builtin atoms, tuples, lists and dicts
+    (not nested deeper than a few levels): what pickles the same with any pickler."""
+    kind = type(value)
+    if kind in _ATOMS:
+        return True
+    if depth >= _MAX_DEPTH:
+        return False
+    if kind is tuple or kind is list:
+        return all(is_plain_data(item, depth + 1) for item in value)  # type: ignore[attr-defined]
+    if kind is dict:
+        return all(
+            is_plain_data(k, depth + 1) and is_plain_data(v, depth + 1)
+            for k, v in value.items()  # type: ignore[attr-defined]
+        )
+    return False
 
 
 def validate_reconciler(reconciler: object) -> Callable[[], Any] | None:

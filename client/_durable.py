@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
+from actionstate.client._base import ViewStore
 from actionstate.client._call_id import (
     compute_args_digest,
     compute_function_id,
@@ -39,6 +40,7 @@ from actionstate.client._call_id import (
     validate_reconciler,
 )
 from actionstate.client._errors import DurableExecutionError
+from actionstate.client._records import Located, event_part_of, locate
 from actionstate.serde import (
     CLOUDPICKLE_CODEC,
     ActionState,
@@ -168,7 +170,17 @@ class DurableContext:
         self._codec = codec
         self._lock: asyncio.Lock | None = None
         self._busy = False
-        self._state_key = state_key(key, seq, event_uuid(event.attributes), action_uuid(action))
+        # The event's UUID (Jackson-compatible JSON of its attributes) is the costly part of
+        # a state key; a run's key never changes, so it is computed here, once.
+        self._event_part = (
+            event_part_of(event) if isinstance(event, Event) else str(event_uuid(event.attributes))
+        )
+        self._state_key = state_key(key, seq, self._event_part, action_uuid(action))
+        # Stores that ``put`` as ViewStore does are given the located key and a working
+        # state (the call list shared, not copied): they encode it before returning.
+        self._direct = _writes_directly(store)
+        self._located: Located | None = None
+        self._working: ActionState | None = None
         self.counts = CallCounts()
         """How this run's durable calls were resolved so far."""
 
@@ -482,10 +494,42 @@ class DurableContext:
             self._calls.append(outcome)
 
     def _persist(self) -> None:
-        self._store.put(self._key, self._seq, self._action, self._event, self.snapshot())
+        store = self._store
+        if self._direct:
+            assert isinstance(store, ViewStore)
+            store.put_located(self._location(), self._working_state())
+        else:
+            store.put(self._key, self._seq, self._action, self._event, self.snapshot())
 
     async def _apersist(self) -> None:
-        await self._store.aput(self._key, self._seq, self._action, self._event, self.snapshot())
+        store = self._store
+        if self._direct:
+            assert isinstance(store, ViewStore)
+            await store.aput_located(self._location(), self._working_state())
+        else:
+            await store.aput(self._key, self._seq, self._action, self._event, self.snapshot())
+
+    def _location(self) -> Located:
+        if self._located is None:  # validated as ``put`` would, on the first persist
+            self._located = locate(
+                self._key, self._seq, self._action, self._event, event_part=self._event_part
+            )
+        return self._located
+
+    def _working_state(self) -> ActionState:
+        if self._working is None:
+            self._working = self._state.model_copy(update={"call_results": self._calls})
+        return self._working
+
+
+def _writes_directly(store: object) -> bool:
+    # A subclass overriding put/aput (a test double, a wrapper) keeps being called through them.
+    kind = type(store)
+    return (
+        isinstance(store, ViewStore)
+        and getattr(kind, "put", None) is ViewStore.put
+        and getattr(kind, "aput", None) is ViewStore.aput
+    )
 
 
 async def _call(target: Callable[[], Any]) -> Any:

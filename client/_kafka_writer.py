@@ -186,7 +186,9 @@ class KafkaWriter:
 
     def write(self, partition: int, skey: str, value: bytes | None, headers: Headers) -> int:
         """Write one record and return its offset once acknowledged."""
-        producer = self._sync_producer()
+        producer = self._sync
+        if producer is None or self._closed:  # the lock only until the producer exists
+            producer = self._sync_producer()
         outcome = self._produce_blocking(producer, partition, skey, value, headers)
         # librdkafka reports every message, success or failure, within delivery.timeout.ms.
         while not outcome:
@@ -219,7 +221,9 @@ class KafkaWriter:
 
     async def awrite(self, partition: int, skey: str, value: bytes, headers: Headers) -> int:
         """Write one record; the offset once acknowledged, without blocking the loop."""
-        producer = self._async_producer()
+        producer = self._async
+        if producer is None or self._closed:
+            producer = self._async_producer()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Outcome] = loop.create_future()
 

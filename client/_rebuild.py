@@ -125,6 +125,13 @@ def finish_rebuild(
     if repair:
         _repair(finisher, repair, latest, reread)
     result = finisher.result
+    if result.bad_records > _MAX_LOGGED:
+        _log.warning(
+            "rebuild of topic %s skipped %d bad records (the first %d are logged above)",
+            topic,
+            result.bad_records,
+            _MAX_LOGGED,
+        )
     result.states_live = len(finisher.live)
     result.tombstones = len(finisher.deleted)
     view.load(finisher.live, finisher.deleted)

@@ -7,6 +7,7 @@ rebuild are the same whichever store is used.
 from __future__ import annotations
 
 import functools
+import pickle
 import re
 import sys
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from actionstate.serde import (
     verify_record,
 )
 
+from ._call_id import is_plain_data
+
 __all__ = [
     "DEFAULT_CODEC",
     "SCHEMA_VERSION",
@@ -41,6 +44,7 @@ __all__ = [
     "RawRecord",
     "check_record",
     "encode_record",
+    "event_part_of",
     "locate",
     "partition_of",
     "split_state_key",
@@ -133,8 +137,14 @@ def validate_seq(seq: object, name: str = "seq") -> int:
     return seq
 
 
-def locate(key: object, seq: object, action: object, event: object) -> Located:
-    """Validate the arguments shared by ``put`` and ``get`` and compute the state key."""
+def locate(
+    key: object, seq: object, action: object, event: object, *, event_part: str | None = None
+) -> Located:
+    """Validate the arguments shared by ``put`` and ``get`` and compute the state key.
+
+    ``event_part`` is ``str(event_uuid(event.attributes))`` when the caller already has it:
+    that UUID is most of the cost, and it does not change during an action run.
+    """
     agent_key = validate_agent_key(key)
     checked_seq = validate_seq(seq)
     if not isinstance(action, str) or not action:
@@ -142,8 +152,36 @@ def locate(key: object, seq: object, action: object, event: object) -> Located:
     if not isinstance(event, Event):
         raise TypeError(f"event must be an actionstate.serde.Event, got {type(event).__name__}")
     # The parts are validated above, so joining them is what serde's state_key would do.
-    skey = f"{agent_key}_{checked_seq}_{event_uuid(event.attributes)}_{_action_part(action)}"
+    if event_part is None:
+        event_part = event_part_of(event)
+    skey = f"{agent_key}_{checked_seq}_{event_part}_{_action_part(action)}"
     return Located(agent_key, checked_seq, skey)
+
+
+_EVENT_PARTS: dict[bytes, str] = {}
+_EVENT_PARTS_MAX = 4096
+_EVENT_MEMO_MAX_BYTES = 2048
+
+
+def event_part_of(event: Event) -> str:
+    """``str(event_uuid(event.attributes))``, remembered for the attributes seen lately.
+
+    The memo is keyed by the attributes' pickle, not by equality: ``1``, ``1.0`` and
+    ``True`` are equal in Python but pickle (and are written by Jackson) differently.
+    """
+    attributes = event.attributes
+    if not is_plain_data(attributes):
+        return str(event_uuid(attributes))
+    memo_key = pickle.dumps(attributes, protocol=pickle.HIGHEST_PROTOCOL)
+    if len(memo_key) > _EVENT_MEMO_MAX_BYTES:
+        return str(event_uuid(attributes))
+    part = _EVENT_PARTS.get(memo_key)
+    if part is None:
+        part = str(event_uuid(attributes))
+        if len(_EVENT_PARTS) >= _EVENT_PARTS_MAX:
+            _EVENT_PARTS.clear()
+        _EVENT_PARTS[memo_key] = part
+    return part
 
 
 @functools.lru_cache(maxsize=1024)

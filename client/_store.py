@@ -33,8 +33,10 @@ class RebuildReport:
     """What a rebuild read and what it kept.
 
     ``states_live`` counts the live states found in the records read (a rebuild merges
-    into the view, like Flink Agents' store); ``tail_seconds`` is the time from the last
-    record received to the rebuild returning.
+    into the view, like Flink Agents' store) and ``tombstones`` the state keys found
+    deleted. ``bad_records`` counts the records skipped (``bad_samples`` locates the
+    first ones); a bad record superseded by a later record of its key is never examined.
+    ``tail_seconds`` is the time from the last record received to the rebuild returning.
     """
 
     records_read: int = 0
@@ -73,7 +75,13 @@ class ActionStateStore(Protocol):
         recovery_markers: Sequence[Mapping[int, int]] | None = None,
         partitions: Collection[int] | None = None,
     ) -> RebuildReport:
-        """Load the journal into the view, from the markers' offsets or the beginning."""
+        """Load the journal into the view and report what was read.
+
+        Each partition (all, or those in ``partitions``) is read from the smallest offset
+        the ``recovery_markers`` give it (else from the beginning) up to its end as of the
+        start of the rebuild. The latest record of a state key wins, tombstones delete,
+        unreadable records are skipped and counted.
+        """
         ...
 
     def prune(self, key: str, up_to_seq: int) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from operator import itemgetter
 from typing import Any, NoReturn, TypeVar
 
 import pybase64
@@ -18,7 +19,17 @@ from pydantic import BaseModel
 from pydantic_core import from_json
 
 from ._errors import SerdeError
-from ._models import PENDING, READ, WIRE, ActionState, CallResult, CallStatus, Event, MemoryUpdate
+from ._models import (
+    PENDING,
+    READ,
+    STATE_WIRE,
+    WIRE,
+    ActionState,
+    CallResult,
+    CallStatus,
+    Event,
+    MemoryUpdate,
+)
 
 __all__ = ["decode_action_state", "kind_of"]
 
@@ -30,20 +41,15 @@ _MISSING: Any = object()
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
-def _parse(data: bytes | bytearray | memoryview) -> Any:
-    # pydantic-core's parser (jiter) rather than orjson: orjson turns an integer beyond 64
-    # bits (a Java BigInteger) into a float, which a rewrite would then change; jiter keeps
-    # it exact, and rejects NaN and infinities as Jackson's writer never produces them.
-    if type(data) is memoryview:
-        data = data.tobytes()
+def _parse_slow(data: bytes, error: ValueError) -> Any:
+    # jiter refuses lone surrogates, which Jackson reads and writes: the standard library's
+    # parser keeps them (and big integers) as Python holds them.
+    if _SURROGATE_ESCAPE.search(data) is None:
+        raise error
     try:
-        return from_json(data, allow_inf_nan=False, cache_strings="keys")
-    except ValueError:
-        # jiter refuses lone surrogates, which Jackson reads and writes: the standard
-        # library's parser keeps them (and big integers) as Python holds them.
-        if _SURROGATE_ESCAPE.search(data) is None:
-            raise
-    return json.loads(bytes(data).decode("utf-8"), parse_constant=_not_json)
+        return json.loads(data.decode("utf-8"), parse_constant=_not_json)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def _not_json(name: str) -> NoReturn:
@@ -322,28 +328,29 @@ def _memories_valid(items: list[Any]) -> bool:
     return True
 
 
+_STATUS_OR_NULL: dict[str | None, CallStatus | None] = {None: None}
+_STATUS_OR_NULL.update(_STATUS)
+_required_call_fields = itemgetter("functionId", "argsDigest")
+
+
 def _prepare_calls(items: list[Any]) -> list[_Prepared] | None:
     out = []
-    for o in items:
-        if type(o) is not dict:
-            return None
-        if type(o.get("functionId")) is not str or type(o.get("argsDigest")) is not str:
-            return None
-        result = o.get("resultPayload")
-        exception = o.get("exceptionPayload")
-        try:
-            if result is not None:
+    try:
+        for o in items:
+            # TypeError for anything but an object, KeyError for a missing field
+            function_id, args_digest = _required_call_fields(o)
+            if type(function_id) is not str or type(args_digest) is not str:
+                return None
+            result = o.get("resultPayload")
+            if result is not None:  # TypeError unless a string, ValueError unless base64
                 result = _b64decode(result, None, True)
+            exception = o.get("exceptionPayload")
             if exception is not None:
                 exception = _b64decode(exception, None, True)
-        except (ValueError, TypeError):
-            return None
-        status = o.get("status")
-        if status is not None:
-            status = _STATUS.get(status) if type(status) is str else None
-            if status is None:
-                return None
-        out.append((o, result, exception, status))
+            # KeyError for an unknown status, TypeError for an array or object
+            out.append((o, result, exception, _STATUS_OR_NULL[o.get("status")]))
+    except (KeyError, TypeError, ValueError):
+        return None
     return out
 
 
@@ -357,99 +364,103 @@ def _not_a_list(key: str, raw: object) -> NoReturn:
     _expected(key, "an array", raw)
 
 
+# JSON name -> field name of the fields of a state
+_STATE_FIELDS = {
+    "taskEvent": "task_event",
+    "sensoryMemoryUpdates": "sensory_memory_updates",
+    "shortTermMemoryUpdates": "short_term_memory_updates",
+    "outputEvents": "output_events",
+    "callResults": "call_results",
+    "completed": "completed",
+}
+_STATE_ORDER = tuple(_STATE_FIELDS)
+_ALL_STATE_FIELDS = frozenset(_STATE_FIELDS.values())
+_ABSENT: Any = ()  # an absent list reads as an empty one
+
+
 def _action_state(obj: dict[str, Any]) -> ActionState:  # noqa: PLR0915
     # Written flat, with no helper calls on the common path: this runs once per record.
+    # Every field but ``completed`` and a null ``taskEvent`` is left pending (built on first
+    # access), empty lists included: while nothing is built, nothing can have changed.
     get = obj.get
-    fields_set: set[str] = set()
+    fields: dict[str, Any] = {}
     pending: dict[str, Any] = {}
-    task: Any = get("taskEvent", _MISSING)
-    if task is not _MISSING:
-        fields_set.add("task_event")
-        if task is not None:
-            if not _events_valid((task,)):
-                _check_event(task, "taskEvent", None)
-            pending["task_event"] = (_build_event, task, task)
-            task = _MISSING
-    if task is _MISSING:
-        task = None
-
-    sensory = get("sensoryMemoryUpdates", _MISSING)
-    if sensory is not _MISSING:
-        fields_set.add("sensory_memory_updates")
-        if type(sensory) is not list:
-            _not_a_list("sensoryMemoryUpdates", sensory)
-        if sensory:
-            if not _memories_valid(sensory):
-                _raise_first(_check_memory, sensory, "sensoryMemoryUpdates")
-            pending["sensory_memory_updates"] = (_build_memories, sensory, sensory)
-
-    short_term = get("shortTermMemoryUpdates", _MISSING)
-    if short_term is not _MISSING:
-        fields_set.add("short_term_memory_updates")
-        if type(short_term) is not list:
-            _not_a_list("shortTermMemoryUpdates", short_term)
-        if short_term:
-            if not _memories_valid(short_term):
-                _raise_first(_check_memory, short_term, "shortTermMemoryUpdates")
-            pending["short_term_memory_updates"] = (_build_memories, short_term, short_term)
-
-    outputs = get("outputEvents", _MISSING)
-    if outputs is not _MISSING:
-        fields_set.add("output_events")
-        if type(outputs) is not list:
-            _not_a_list("outputEvents", outputs)
-        if outputs:
-            if not _events_valid(outputs):
-                _raise_first(_check_event, outputs, "outputEvents")
-            pending["output_events"] = (_build_events, outputs, outputs)
-
-    calls = get("callResults", _MISSING)
-    if calls is not _MISSING:
-        fields_set.add("call_results")
-        if type(calls) is not list:
-            _not_a_list("callResults", calls)
-        if calls:
-            prepared = _prepare_calls(calls)
-            if prepared is None:
-                _raise_first(_prepare_call, calls, "callResults")
-            pending["call_results"] = (_build_calls, prepared, calls)
-
-    completed = get("completed", _MISSING)
-    if completed is _MISSING:
-        completed = False
+    task = get("taskEvent")
+    if task is None:
+        fields["task_event"] = None
     else:
-        fields_set.add("completed")
-        if type(completed) is not bool:
-            _expected("completed", "a boolean", completed)
+        if not _events_valid((task,)):
+            _check_event(task, "taskEvent", None)
+        pending["task_event"] = (_build_event, task, task)
 
-    fields = {
-        "task_event": task,
-        "sensory_memory_updates": [],
-        "short_term_memory_updates": [],
-        "output_events": [],
-        "call_results": [],
-        "completed": completed,
-    }
-    for name in pending:  # built on first access instead
-        del fields[name]
-    extra = {} if len(obj) == len(fields_set) else _extra(obj, _STATE_KEYS, -1)
-    if extra:
-        fields_set.update(extra)
+    items = get("sensoryMemoryUpdates", _ABSENT)
+    if type(items) is not list and items is not _ABSENT:
+        _not_a_list("sensoryMemoryUpdates", items)
+    if not _memories_valid(items):
+        _raise_first(_check_memory, items, "sensoryMemoryUpdates")
+    pending["sensory_memory_updates"] = (_build_memories, items, items)
+
+    items = get("shortTermMemoryUpdates", _ABSENT)
+    if type(items) is not list and items is not _ABSENT:
+        _not_a_list("shortTermMemoryUpdates", items)
+    if not _memories_valid(items):
+        _raise_first(_check_memory, items, "shortTermMemoryUpdates")
+    pending["short_term_memory_updates"] = (_build_memories, items, items)
+
+    items = get("outputEvents", _ABSENT)
+    if type(items) is not list and items is not _ABSENT:
+        _not_a_list("outputEvents", items)
+    if not _events_valid(items):
+        _raise_first(_check_event, items, "outputEvents")
+    pending["output_events"] = (_build_events, items, items)
+
+    items = get("callResults", _ABSENT)
+    if type(items) is not list and items is not _ABSENT:
+        _not_a_list("callResults", items)
+    prepared = _prepare_calls(items)
+    if prepared is None:
+        _raise_first(_prepare_call, items, "callResults")
+    pending["call_results"] = (_build_calls, prepared, items)
+
+    completed = get("completed", False)
+    if type(completed) is not bool:
+        _expected("completed", "a boolean", completed)
+    fields["completed"] = completed
+
+    private = {PENDING: pending}
+    if tuple(obj) == _STATE_ORDER:
+        # The common case: every field in Java's order, nothing unknown. Until something
+        # is built or set, ``obj`` is the state's written form.
+        private[STATE_WIRE] = obj
+        fields_set = set(_ALL_STATE_FIELDS)
+        extra = {}
+    else:
+        fields_set = {name for key, name in _STATE_FIELDS.items() if key in obj}
+        extra = _extra(obj, _STATE_KEYS, -1)
+        fields_set.update(extra)  # as pydantic counts them
     state: ActionState = _new(ActionState)
     _set_dict(state, fields)
     _set_fields_set(state, fields_set)
     _set_extra(state, extra)
-    _set_private(state, {PENDING: pending} if pending else None)
+    _set_private(state, private)
     return state
 
 
 def decode_action_state(data: bytes) -> ActionState:
     """Parse and validate one record value; raises :class:`SerdeError` naming what is wrong
     and where (``callResults[1].resultPayload: invalid base64``)."""
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise SerdeError(f"expected the record value as bytes, got {type(data).__name__}")
+    if type(data) is not bytes:
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise SerdeError(f"expected the record value as bytes, got {type(data).__name__}")
+        data = bytes(data)
     try:
-        obj = _parse(data)
+        # pydantic-core's parser (jiter) rather than orjson: orjson turns an integer beyond
+        # 64 bits (a Java BigInteger) into a float, which a rewrite would then change; jiter
+        # keeps it exact, and rejects NaN and infinities as Jackson's writer never writes them.
+        try:
+            obj = from_json(data, allow_inf_nan=False, cache_strings="keys")
+        except ValueError as e:
+            obj = _parse_slow(data, e)
     except ValueError as e:
         raise SerdeError(f"not UTF-8 JSON: {e}") from None
     if type(obj) is not dict:

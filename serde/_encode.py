@@ -26,6 +26,7 @@ from ._models import (
     OUTPUT_EVENT_CLASS,
     PENDING,
     READ,
+    STATE_WIRE,
     WIRE,
     ActionState,
     CallResult,
@@ -125,8 +126,14 @@ def _memory_wire(m: MemoryUpdate) -> dict[str, Any]:
 def _state_wire(s: ActionState) -> dict[str, Any]:
     d = s.__dict__
     private = s.__pydantic_private__
-    # Fields never built since decoding are written as they were read (``pending``).
-    pending = private.get(PENDING, _NONE) if private else _NONE
+    if not private:
+        pending = _NONE
+    else:
+        wire = private.get(STATE_WIRE)
+        if wire is not None and not s.__pydantic_extra__:
+            return wire  # type: ignore[no-any-return]  # decoded, nothing built or set since
+        # Fields never built since decoding are written as they were read (``pending``).
+        pending = private.get(PENDING, _NONE)
 
     task = d.get("task_event", _MISSING)
     if task is _MISSING:

@@ -224,17 +224,36 @@ class ActionState(_WireModel):
     # the field is built on first access, and written back as ``wire`` if it never was.
     # The pending map is never mutated, so copies sharing it stay correct. Everything that
     # reads ``__dict__`` wholesale builds all fields first.
+    # While nothing was built or set, ``__pydantic_private__[STATE_WIRE]`` may hold the
+    # JSON object the state was read from, to be written again as it is: building a field,
+    # setting or deleting an attribute, and copying with ``update`` drop it.
 
     if not TYPE_CHECKING:
 
         def __getattr__(self, name: str) -> Any:
             pending = pending_fields(self)
             if pending is not None and name in pending:
+                self.__pydantic_private__.pop(STATE_WIRE, None)
                 build, raw, _wire = pending[name]
                 value = build(raw)
                 self.__dict__[name] = value
                 return value
             return super().__getattr__(name)
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            _drop_state_wire(self)
+            super().__setattr__(name, value)
+
+        def __delattr__(self, name: str) -> None:
+            _drop_state_wire(self)
+            super().__delattr__(name)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy of the model; ``update`` replaces fields without validation."""
+        copied = super().model_copy(update=update, deep=deep)
+        if update:
+            _drop_state_wire(copied)
+        return copied
 
     def _build_all(self) -> None:
         pending = pending_fields(self)
@@ -283,6 +302,7 @@ class ActionState(_WireModel):
 
 
 PENDING = "actionstate.pending"
+STATE_WIRE = "actionstate.wire"
 
 
 Pending = dict[str, tuple[Callable[[Any], Any], Any, Any]]
@@ -298,3 +318,9 @@ def pending_fields(m: ActionState) -> Pending | None:
         return None
     pending: Pending | None = private.get(PENDING)
     return pending
+
+
+def _drop_state_wire(m: ActionState) -> None:
+    private = getattr(m, "__pydantic_private__", None)  # unset while pydantic builds m
+    if private:
+        private.pop(STATE_WIRE, None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictStr, field_validator
 
 __all__ = [
     "AGENT_KEY_PATTERN",
@@ -101,8 +101,16 @@ class DeleteOut(WriteOut):
 class PruneIn(BaseModel):
     """Delete the states of ``agent_key`` with seq ≤ ``up_to_seq``."""
 
-    agent_key: str = Field(min_length=1, json_schema_extra={"pattern": AGENT_KEY_PATTERN})
+    agent_key: StrictStr = Field(min_length=1, json_schema_extra={"pattern": AGENT_KEY_PATTERN})
     up_to_seq: int = Field(ge=0, description="any seq above 2**63-1 means every seq")
+
+    @field_validator("up_to_seq", mode="before")
+    @classmethod
+    def _a_json_integer(cls, value: object) -> object:
+        # JSON Schema counts 3.0 as an integer; true and "3" are not numbers at all.
+        if isinstance(value, bool | str):
+            raise ValueError("must be a JSON integer")
+        return value
 
 
 class PruneOut(BaseModel):

@@ -20,10 +20,9 @@ from actionstate.service._inspect import (
     RecordView,
     StatusFilter,
     Summary,
-    TopicReader,
     describe_record,
-    parse_offsets,
 )
+from actionstate.service._topic_reader import TopicReader, parse_offsets
 
 __all__ = ["OutputFormat", "inspect_command", "record_json", "register"]
 

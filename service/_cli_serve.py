@@ -72,7 +72,7 @@ def serve_command(
     Makes sure the compacted topic exists, reads it to its end (then /readyz answers 200)
     and keeps following it. Without bootstrap servers it starts the local Kafka broker.
     """
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     given: dict[str, Any] = {
         "bootstrap_servers": bootstrap_servers,
         "topic": topic,
@@ -94,7 +94,7 @@ def serve_command(
 
     def started(url: str) -> None:
         auth = " (token required)" if settings.token_value else ""
-        err.print(f"sidecar listening on [bold]{url}[/]{auth}; OpenAPI at {url}/openapi.json")
+        err.print(f"sidecar listening on [bold]{url}[/]{auth} - OpenAPI: {url}/openapi.json")
 
     try:
         SidecarServer(settings, progress=progress).run(on_started=started)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from actionstate.service._sidecar import Sidecar
 __all__ = ["SidecarServer"]
 
 _log = logging.getLogger("actionstate.service.server")
+_MAX_REQUEST_HEAD = 1024 * 1024
 
 
 def _quiet(_line: str) -> None:
@@ -52,6 +54,8 @@ class SidecarServer:
             access_log=False,
             lifespan="off",
             server_header=False,
+            # room for a long snapshot query (one start offset per partition)
+            h11_max_incomplete_event_size=_MAX_REQUEST_HEAD,
         )
 
     def start(self, timeout: float = 30.0) -> str:
@@ -75,30 +79,27 @@ class SidecarServer:
         return self.url
 
     def run(self, on_started: Callable[[str], None] = _quiet) -> None:
-        """Serve in the foreground until SIGINT/SIGTERM, then stop everything."""
-        self.sidecar.start()
-        try:
-            server = uvicorn.Server(self._config())
-            self._server = server
-            watcher = threading.Thread(
-                target=self._announce, args=(server, on_started), daemon=True
-            )
-            watcher.start()
-            server.run()
-            if not server.started:
-                raise ServiceError(
-                    f"the sidecar's HTTP server could not listen on "
-                    f"{self.settings.host}:{self.settings.port} (is the port taken?)"
-                )
-        finally:
-            self.sidecar.close()
+        """Serve until SIGINT or SIGTERM, then stop everything and return.
 
-    def _announce(self, server: uvicorn.Server, on_started: Callable[[str], None]) -> None:
-        while not server.started and not server.should_exit:
-            time.sleep(0.02)
-        if server.started:
-            self.url = self._base_url(server)
-            on_started(self.url)
+        The server runs on a thread and the signals are handled here, so a stop always
+        closes the journal and stops a local broker this sidecar started.
+        """
+        stop = threading.Event()
+
+        def handle(_signum: int, _frame: object) -> None:
+            stop.set()
+
+        previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            url = self.start()
+            on_started(url)
+            while not stop.wait(0.2):
+                if self._thread is None or not self._thread.is_alive():
+                    raise ServiceError("the sidecar's HTTP server stopped on its own")
+        finally:
+            self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def _base_url(self, server: uvicorn.Server) -> str:
         port = self.settings.port

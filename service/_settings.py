@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from actionstate.client import KafkaStoreSettings
@@ -58,6 +58,14 @@ class SidecarSettings(BaseSettings):
     signing_secret: SecretStr | None = None
     data_dir: Path = Path(".actionstate")
     timeout_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("token", "signing_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # ``ACTIONSTATE_TOKEN=`` in an env file means "no token", not an empty one.
+        if value == "" or (isinstance(value, SecretStr) and not value.get_secret_value()):
+            return None
+        return value
 
     @model_validator(mode="after")
     def _token_off_loopback(self) -> SidecarSettings:

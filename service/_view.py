@@ -210,7 +210,7 @@ class MaterializedView:
                     self._metrics.tombstones_read.inc()
                 self.apply_delete(Tombstone(text, agent_key, partition, offset))
                 return
-            entry = self.checked_entry(
+            entry = self._checked_entry(
                 text, agent_key, seq, value, headers, partition=partition, offset=offset
             )
         except RecordRejected as bad:
@@ -218,7 +218,7 @@ class MaterializedView:
             return
         self.apply_write(entry)
 
-    def checked_entry(
+    def _checked_entry(
         self,
         skey: str,
         agent_key: str,

@@ -11,6 +11,10 @@ from typing import Any
 
 import pytest
 from _helpers import assert_eventually
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
+from conftest import PARTITIONS, delete_topic
+
 from actionstate.client import (
     KafkaStore,
     KafkaStoreSettings,
@@ -33,9 +37,6 @@ from actionstate.serde import (
     state_key,
 )
 from actionstate.service.local_kafka import LocalKafka, LocalKafkaSettings
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
-from conftest import PARTITIONS, delete_topic
 
 EVENT = Event.input({"order": 42})
 

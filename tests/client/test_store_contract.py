@@ -6,6 +6,8 @@ import asyncio
 from typing import Any
 
 import pytest
+from conftest import PARTITIONS, StoreOpener
+
 from actionstate.client import (
     ActionStateStore,
     MemoryLog,
@@ -24,7 +26,6 @@ from actionstate.serde import (
     parse_state_key,
     partition_for,
 )
-from conftest import PARTITIONS, StoreOpener
 
 
 def make_state(event: Event, *, note: str = "", done: bool = False) -> ActionState:

@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from _sidecar_fixtures import SIDECAR_PARTITIONS, RunningSidecar, StartSidecar
 from confluent_kafka.admin import AdminClient
 
 from actionstate.service import SidecarServer, SidecarSettings
-
-SIDECAR_PARTITIONS = 4
-
-
-@dataclass
-class RunningSidecar:
-    """A started sidecar: its server object, base URL and an HTTP client for it."""
-
-    server: SidecarServer
-    url: str
-    http: httpx.Client
-    topic: str
-    bootstrap: str
-
-
-StartSidecar = Callable[..., RunningSidecar]
 
 
 @pytest.fixture

@@ -10,11 +10,17 @@ import httpx
 import orjson
 import pytest
 from _helpers import assert_eventually
+from _sidecar_fixtures import SIDECAR_PARTITIONS, RunningSidecar, StartSidecar
 from confluent_kafka import Consumer, Producer, TopicPartition
-from conftest import SIDECAR_PARTITIONS, RunningSidecar, StartSidecar
 from pydantic import ValidationError
 
-from actionstate.client import KafkaStore, KafkaStoreSettings
+from actionstate.client import (
+    KafkaStore,
+    KafkaStoreSettings,
+    SidecarStore,
+    StoreError,
+    StoreReadError,
+)
 from actionstate.serde import (
     ActionState,
     CallResult,
@@ -387,6 +393,8 @@ def test_bad_listing_queries_are_422(
         (b'{"agent_key": "k", "up_to_seq": -1}', 422, "up_to_seq"),
         (b'{"agent_key": "a_b", "up_to_seq": 1}', 422, "_"),
         (b'{"agent_key": 7, "up_to_seq": 1}', 422, "agent_key"),
+        (b'{"agent_key": "k", "up_to_seq": false}', 422, "up_to_seq"),
+        (b'{"agent_key": "k", "up_to_seq": "3"}', 422, "up_to_seq"),
     ],
 )
 def test_bad_prunes_are_4xx(sidecar: RunningSidecar, body: bytes, status: int, named: str) -> None:
@@ -461,3 +469,52 @@ def test_with_a_token_every_request_needs_it(start_sidecar: StartSidecar) -> Non
         assert put(sc, skey("x"), state()).status_code == 200
     finally:
         bare.close()
+
+
+# -- SidecarStore against the sidecar's edges ----------------------------------------------
+
+
+def test_a_signed_put_is_stored_exactly_as_sent(sidecar: RunningSidecar) -> None:
+    key = skey("lee")
+    body = b'{"completed": false,  "callResults": []}'  # not what encode_action_state writes
+    signature = sign_record(key, body, b"k")
+    written = sidecar.http.put(
+        f"/v1/states/{key}", content=body, headers={"ActionState-Signature": signature}
+    )
+    assert written.status_code == 200, written.text
+    lines = [orjson.loads(x) for x in sidecar.http.get("/v1/snapshot").text.splitlines()]
+    assert base64.b64decode(lines[1]["value"]) == body
+    with SidecarStore(sidecar.url, signing_secret="k") as store:
+        report = store.rebuild()
+        assert (report.states_live, report.bad_records) == (1, 0)
+        assert store.get("lee", 1, "charge", EVENT) is not None
+    with SidecarStore(sidecar.url, signing_secret="other") as store:
+        report = store.rebuild()
+        assert (report.states_live, report.bad_records) == (0, 1)
+        assert report.bad_samples[0].reason == "signature"
+
+
+def test_the_sidecar_store_needs_the_token(start_sidecar: StartSidecar) -> None:
+    sc = start_sidecar(token="t0k3n")
+    with pytest.raises(StoreError, match="token"):
+        SidecarStore(sc.url)
+    with SidecarStore(sc.url, token="t0k3n") as store:
+        store.put("kim", 1, "charge", EVENT, state())
+        assert store.get("kim", 1, "charge", EVENT) is not None
+
+
+def test_the_sidecar_store_reports_an_unreachable_sidecar() -> None:
+    with pytest.raises(StoreReadError, match="did not answer"):
+        SidecarStore("http://127.0.0.1:1")
+
+
+def test_bad_records_the_sidecar_skipped_count_in_a_rebuild(sidecar: RunningSidecar) -> None:
+    producer = Producer({"bootstrap.servers": sidecar.bootstrap})
+    producer.produce(sidecar.topic, b"[]", key=skey("max"), partition=0)
+    assert producer.flush(30) == 0
+    with SidecarStore(sidecar.url) as store:
+        report = store.rebuild()
+    assert report.records_read == 1
+    assert report.bad_records == 1
+    assert report.bad_samples[0].reason == "value"
+    assert report.bad_samples[0].partition == 0

@@ -1,0 +1,132 @@
+"""HTTP plumbing of the sidecar: JSON answers, error handlers, bearer auth, OpenAPI document.
+
+Every answer other than 2xx is ``{"error": code, "detail": message}``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from actionstate.client import StoreReadError, StoreWriteError
+from actionstate.service._api import RECORD_SCHEMAS, ApiError
+
+__all__ = [
+    "BearerAuth",
+    "error_response",
+    "install_error_handlers",
+    "json_response",
+    "openapi_builder",
+]
+
+_log = logging.getLogger("actionstate.service.app")
+_JSON = "application/json"
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    """``body`` as JSON (orjson; ``orjson.Fragment`` embeds stored JSON as is)."""
+    return Response(orjson.dumps(body), status_code=status, media_type=_JSON)
+
+
+def error_response(status: int, code: str, detail: str) -> Response:
+    """The error answer every route and handler gives."""
+    return json_response({"error": code, "detail": detail}, status)
+
+
+class BearerAuth:
+    """Refuses every request without ``Authorization: Bearer <token>`` (pure ASGI)."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = b""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                given = value
+                break
+        if not hmac.compare_digest(given, self._expected):
+            response = error_response(
+                401, "unauthorized", "send the sidecar's token as 'Authorization: Bearer <token>'"
+            )
+            response.headers["WWW-Authenticate"] = "Bearer"
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "the request is invalid"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Turn every exception into an error answer: bad input 4xx, broker trouble 503."""
+
+    async def api_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return error_response(exc.status, exc.code, exc.detail)
+
+    async def validation(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            detail = f"the body is not JSON: {_validation_message(exc)}"
+            return error_response(400, "malformed_json", detail)
+        return error_response(422, "invalid_request", _validation_message(exc))
+
+    async def http_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+    async def unavailable(_request: Request, exc: Exception) -> Response:
+        code = "write_failed" if isinstance(exc, StoreWriteError) else "unavailable"
+        return error_response(503, code, f"{exc} (the request may be retried)")
+
+    async def unexpected(_request: Request, exc: Exception) -> Response:
+        _log.exception("unexpected error answering a request")
+        detail = f"unexpected {type(exc).__name__}; see the sidecar's log"
+        return error_response(500, "internal_error", detail)
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(RequestValidationError, validation)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(StoreWriteError, unavailable)
+    app.add_exception_handler(StoreReadError, unavailable)
+    app.add_exception_handler(Exception, unexpected)
+
+
+def openapi_builder(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """``app.openapi``: FastAPI's document plus the record's hand-written JSON schema."""
+
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+            schemas.update(RECORD_SCHEMAS)
+            schemas["StateOut"]["properties"]["record"] = {
+                "$ref": "#/components/schemas/ActionStateRecord"
+            }
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    return build

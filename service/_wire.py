@@ -1,0 +1,246 @@
+"""Between HTTP and records: checking keys, bodies, headers and cursors of requests, and
+shaping states and snapshots into answers. Every refusal is an ``ApiError`` naming what
+is wrong."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import orjson
+from fastapi import Request
+
+from actionstate.client._records import SCHEMA_VERSION, split_state_key
+from actionstate.serde import (
+    ActionState,
+    InvalidStateKeyError,
+    RecordMeta,
+    SerdeError,
+    decode_action_state,
+    encode_action_state,
+    get_codec,
+    parse_state_key,
+    sign_record,
+    verify_record,
+)
+from actionstate.service._api import (
+    HEADER_CODEC,
+    HEADER_SCHEMA,
+    HEADER_SIGNATURE,
+    HEADER_WRITER,
+    ApiError,
+)
+from actionstate.service._inspect import StatusFilter
+from actionstate.service._journal import WRITER
+from actionstate.service._view import BadSample, Entry, Tombstone, sort_key
+
+__all__ = [
+    "META_PARAMETERS",
+    "STARTS_PATTERN",
+    "check_key",
+    "cursor_position",
+    "matches",
+    "record_meta",
+    "snapshot_lines",
+    "state_json",
+    "validated_body",
+]
+
+STARTS_PATTERN = "^[0-9]{1,6}:[0-9]{1,18}(,[0-9]{1,6}:[0-9]{1,18})*$"
+_WRITER_RE = re.compile("[!-~]{1,200}")
+_SIGNATURE_RE = re.compile("[0-9a-f]{64}")
+_SNAPSHOT_CHUNK = 500
+
+# The PUT's metadata headers, for the OpenAPI document (the route reads them itself).
+META_PARAMETERS: list[dict[str, Any]] = [
+    {
+        "name": HEADER_CODEC,
+        "in": "header",
+        "required": False,
+        "description": "codec of the call payloads (Kafka header actionstate.codec)",
+        "schema": {"type": "string", "enum": ["cloudpickle", "json"]},
+    },
+    {
+        "name": HEADER_WRITER,
+        "in": "header",
+        "required": False,
+        "description": "writer id (default: this sidecar's)",
+        "schema": {"type": "string", "pattern": f"^{_WRITER_RE.pattern}$"},
+    },
+    {
+        "name": HEADER_SCHEMA,
+        "in": "header",
+        "required": False,
+        "description": "record schema version",
+        "schema": {"type": "string", "pattern": "^[0-9]{1,9}$"},
+    },
+    {
+        "name": HEADER_SIGNATURE,
+        "in": "header",
+        "required": False,
+        "description": "hex HMAC-SHA256 of the state key and the body (sign_record)",
+        "schema": {"type": "string", "pattern": f"^{_SIGNATURE_RE.pattern}$"},
+    },
+]
+
+
+def check_key(skey: str) -> tuple[str, int]:
+    """Agent key and seq of a state key Java can parse back."""
+    try:
+        parse_state_key(skey)
+        return split_state_key(skey)
+    except InvalidStateKeyError as exc:
+        raise ApiError(422, "invalid_state_key", str(exc)) from None
+    except ValueError:
+        raise ApiError(
+            422,
+            "invalid_state_key",
+            f"state key {skey[:200]!r} is not canonical: write <agentKey>_<seq>_<eventUUID>_"
+            "<actionUUID> with lowercase UUIDs and seq without leading zeros",
+        ) from None
+
+
+def cursor_position(cursor: str) -> tuple[str, int, str]:
+    """Where a listing continues: after the state key ``cursor`` (present or not)."""
+    try:
+        split_state_key(cursor)
+    except ValueError:
+        raise ApiError(
+            422,
+            "invalid_cursor",
+            f"cursor {cursor[:80]!r} is not a state key: pass the next_cursor of a page",
+        ) from None
+    return sort_key(cursor)
+
+
+def matches(entry: Entry, status: StatusFilter | None) -> bool:
+    """Whether a live state passes a ``status`` filter."""
+    if status is None:
+        return True
+    if status is StatusFilter.COMPLETED:
+        return entry.state.completed
+    if status is StatusFilter.INCOMPLETE:
+        return not entry.state.completed
+    return entry.pending_calls > 0
+
+
+def state_json(entry: Entry) -> dict[str, Any]:
+    """A live state as the API shows it (``StateOut``), the record embedded as stored."""
+    meta = entry.meta
+    return {
+        "state_key": entry.key,
+        "agent_key": entry.agent_key,
+        "seq": entry.seq,
+        "partition": entry.partition,
+        "offset": entry.offset,
+        "codec": meta.codec,
+        "writer": meta.writer,
+        "schema_version": meta.schema,
+        "signature": meta.signature,
+        "completed": entry.state.completed,
+        "pending_calls": entry.pending_calls,
+        "record": orjson.Fragment(entry.value),
+    }
+
+
+async def validated_body(request: Request, *, keep_bytes: bool) -> tuple[bytes, ActionState]:
+    """The record bytes to store for a PUT body, and the state they hold.
+
+    A signed body (``keep_bytes``) is stored as sent, since the signature covers those
+    bytes; any other is stored re-encoded, in Java's field order.
+    """
+    body = await request.body()
+    if not body.strip():
+        raise ApiError(400, "empty_body", "the body is empty: send the record JSON")
+    try:
+        orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "malformed_json", f"the body is not JSON: {exc}") from None
+    try:
+        state = decode_action_state(body)
+    except SerdeError as exc:
+        detail = f"the body is not an action-state record: {exc}"
+        raise ApiError(422, "invalid_record", detail) from None
+    return (body if keep_bytes else encode_action_state(state)), state
+
+
+def record_meta(request: Request, skey: str, value: bytes, secret: bytes | None) -> RecordMeta:
+    """The record's metadata from the PUT's headers.
+
+    With the sidecar's ``secret``, an unsigned record is signed here and a signed one
+    must verify.
+    """
+    headers = request.headers
+    codec = headers.get(HEADER_CODEC)
+    if codec is not None:
+        try:
+            get_codec(codec)
+        except SerdeError as exc:
+            raise ApiError(422, "unknown_codec", f"{HEADER_CODEC}: {exc}") from None
+    schema_text = headers.get(HEADER_SCHEMA)
+    schema = SCHEMA_VERSION
+    if schema_text is not None:
+        if not (schema_text.isascii() and schema_text.isdigit() and len(schema_text) <= 9):
+            detail = f"{HEADER_SCHEMA}: expected a small non-negative integer"
+            raise ApiError(422, "invalid_header", detail)
+        schema = int(schema_text)
+    writer = headers.get(HEADER_WRITER)
+    if writer is not None and _WRITER_RE.fullmatch(writer) is None:
+        detail = f"{HEADER_WRITER}: 1 to 200 printable ASCII characters"
+        raise ApiError(422, "invalid_header", detail)
+    signature = headers.get(HEADER_SIGNATURE)
+    if signature is not None and _SIGNATURE_RE.fullmatch(signature) is None:
+        detail = f"{HEADER_SIGNATURE}: expected 64 lowercase hex digits"
+        raise ApiError(422, "invalid_header", detail)
+    if secret is not None:
+        if signature is None:
+            signature = sign_record(skey, value, secret)
+        elif not verify_record(skey, value, signature, secret):
+            detail = f"{HEADER_SIGNATURE} does not verify with the sidecar's secret"
+            raise ApiError(422, "bad_signature", detail)
+    return RecordMeta(codec=codec, writer=writer or WRITER, schema=schema, signature=signature)
+
+
+async def snapshot_lines(
+    records_read: int,
+    partitions: list[int],
+    bad: Iterable[BadSample],
+    entries: Iterable[Entry],
+    tombs: Iterable[Tombstone],
+) -> AsyncIterator[bytes]:
+    """The JSON lines of ``GET /v1/snapshot``: a header, then states and tombstones."""
+    header = {
+        "kind": "header",
+        "records_read": records_read,
+        "partitions": partitions,
+        "bad": [
+            {"partition": b.partition, "offset": b.offset, "reason": b.reason, "detail": b.detail}
+            for b in bad
+        ],
+    }
+    yield orjson.dumps(header) + b"\n"
+    chunk: list[bytes] = []
+    for e in entries:
+        meta = e.meta
+        line = {
+            "kind": "state",
+            "key": e.key,
+            "partition": e.partition,
+            "offset": e.offset,
+            "value": base64.b64encode(e.value).decode(),
+            "codec": meta.codec,
+            "writer": meta.writer,
+            "schema": meta.schema,
+            "signature": meta.signature,
+        }
+        chunk.append(orjson.dumps(line))
+        if len(chunk) >= _SNAPSHOT_CHUNK:
+            yield b"\n".join(chunk) + b"\n"
+            chunk.clear()
+    for t in tombs:
+        line = {"kind": "tombstone", "key": t.key, "partition": t.partition, "offset": t.offset}
+        chunk.append(orjson.dumps(line))
+    if chunk:
+        yield b"\n".join(chunk) + b"\n"

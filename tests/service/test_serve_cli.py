@@ -1,0 +1,142 @@
+"""``actionstate serve`` as a user runs it: a process, its messages, its signals."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from _helpers import assert_eventually
+from confluent_kafka.admin import AdminClient
+from typer.testing import CliRunner
+
+from actionstate.serde import ActionState, action_uuid, encode_action_state, state_key
+from actionstate.service.cli import build_app
+from actionstate.service.local_kafka import LocalKafka, LocalKafkaSettings
+
+_URL = re.compile(r"listening on (http://[^\s;,()]+)")
+
+
+class Serve:
+    """A running ``actionstate serve`` process and the lines it printed on stderr."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "actionstate.service.cli", "serve", *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.put(line)
+
+    def wait_for_url(self, timeout: float) -> str:
+        while True:
+            try:
+                line = self.lines.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(f"no URL printed; stderr so far: {self.seen}") from None
+            self.seen.append(line)
+            found = _URL.search(line)
+            if found:
+                return found.group(1)
+
+    def stop(self, sig: int = signal.SIGINT) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=60)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            if self.proc.stderr is not None:
+                self.proc.stderr.close()
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    env.update(extra)
+    return env
+
+
+def _ready(url: str) -> None:
+    assert httpx.get(f"{url}/readyz").status_code == 200
+
+
+@pytest.fixture
+def cleanup_topic(kafka_bootstrap: str, topic_name: str) -> Iterator[str]:
+    yield topic_name
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    for future in admin.delete_topics([topic_name], operation_timeout=30).values():
+        future.exception()
+
+
+def test_serve_runs_until_interrupted(kafka_bootstrap: str, cleanup_topic: str) -> None:
+    serve = Serve(
+        ["--port", "0", "--partitions", "2"],
+        _env(KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap, ACTIONSTATE_TOPIC=cleanup_topic),
+    )
+    try:
+        url = serve.wait_for_url(60)
+        assert url.startswith("http://127.0.0.1:")
+        assert_eventually(lambda: _ready(url))
+        status = httpx.get(f"{url}/v1/status").json()
+        assert (status["topic"], status["partitions"]) == (cleanup_topic, 2)
+    finally:
+        code = serve.stop()
+    assert code == 0
+
+
+def test_serve_refuses_a_public_bind_without_a_token() -> None:
+    result = CliRunner().invoke(
+        build_app(), ["serve", "--host", "0.0.0.0", "--bootstrap-servers", "127.0.0.1:1"]
+    )
+    assert result.exit_code == 2
+    assert "token" in result.stderr
+    assert "127.0.0.1" in result.stderr
+
+
+def test_serve_reports_a_bad_setting() -> None:
+    result = CliRunner().invoke(build_app(), ["serve", "--topic", "no spaces", "--port", "1"])
+    assert result.exit_code == 2
+    assert "topic" in result.stderr
+
+
+def test_without_bootstrap_servers_serve_runs_the_local_broker(tmp_path: Path) -> None:
+    data = tmp_path / "state"
+    serve = Serve(["--port", "0", "--data-dir", str(data), "--topic", "orders"], _env())
+    try:
+        url = serve.wait_for_url(240)
+        said = "".join(serve.seen)
+        assert "no bootstrap servers configured" in said
+        assert "starting the local Kafka broker" in said
+        assert LocalKafka(LocalKafkaSettings(dir=data)).status().running
+        assert_eventually(lambda: _ready(url))
+        skey = state_key("alice", 1, action_uuid("e"), action_uuid("charge"))
+        put = httpx.put(f"{url}/v1/states/{skey}", content=encode_action_state(ActionState()))
+        assert put.status_code == 200, put.text
+    finally:
+        code = serve.stop(signal.SIGTERM)
+        broker = LocalKafka(LocalKafkaSettings(dir=data))
+        was_running = broker.status().running
+        broker.stop()  # never leave a broker behind, even when the test fails
+    assert code == 0
+    # It stopped the broker it started, and kept its data under the data dir.
+    assert not was_running
+    assert any(data.iterdir())
