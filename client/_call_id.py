@@ -64,13 +64,19 @@ def is_plain_data(value: object, depth: int = 0) -> bool:
         return True
     if depth >= _MAX_DEPTH:
         return False
+    # Atoms are checked inline: they are most of what is walked, and a call each costs more.
     if kind is tuple or kind is list:
-        return all(is_plain_data(item, depth + 1) for item in value)  # type: ignore[attr-defined]
+        for item in value:  # type: ignore[attr-defined]
+            if type(item) not in _ATOMS and not is_plain_data(item, depth + 1):
+                return False
+        return True
     if kind is dict:
-        return all(
-            is_plain_data(k, depth + 1) and is_plain_data(v, depth + 1)
-            for k, v in value.items()  # type: ignore[attr-defined]
-        )
+        for k, v in value.items():  # type: ignore[attr-defined]
+            if type(k) not in _ATOMS and not is_plain_data(k, depth + 1):
+                return False
+            if type(v) not in _ATOMS and not is_plain_data(v, depth + 1):
+                return False
+        return True
     return False
 
 

@@ -40,7 +40,7 @@ from actionstate.client._call_id import (
     validate_reconciler,
 )
 from actionstate.client._errors import DurableExecutionError
-from actionstate.client._records import Located, event_part_of, locate
+from actionstate.client._records import Located, action_part_of, event_part_of, locate
 from actionstate.serde import (
     CLOUDPICKLE_CODEC,
     ActionState,
@@ -175,10 +175,11 @@ class DurableContext:
         self._event_part = (
             event_part_of(event) if isinstance(event, Event) else str(event_uuid(event.attributes))
         )
-        self._state_key = state_key(key, seq, self._event_part, action_uuid(action))
+        action_part = action_part_of(action) if type(action) is str else action_uuid(action)
+        self._state_key = state_key(key, seq, self._event_part, action_part)
         # Stores that ``put`` as ViewStore does are given the located key and a working
         # state (the call list shared, not copied): they encode it before returning.
-        self._direct = _writes_directly(store)
+        self._direct = _direct_store(store)
         self._located: Located | None = None
         self._working: ActionState | None = None
         self.counts = CallCounts()
@@ -494,20 +495,16 @@ class DurableContext:
             self._calls.append(outcome)
 
     def _persist(self) -> None:
-        store = self._store
-        if self._direct:
-            assert isinstance(store, ViewStore)
-            store.put_located(self._location(), self._working_state())
+        if self._direct is not None:
+            self._direct.put_located(self._location(), self._working_state())
         else:
-            store.put(self._key, self._seq, self._action, self._event, self.snapshot())
+            self._store.put(self._key, self._seq, self._action, self._event, self.snapshot())
 
     async def _apersist(self) -> None:
-        store = self._store
-        if self._direct:
-            assert isinstance(store, ViewStore)
-            await store.aput_located(self._location(), self._working_state())
+        if self._direct is not None:
+            await self._direct.aput_located(self._location(), self._working_state())
         else:
-            await store.aput(self._key, self._seq, self._action, self._event, self.snapshot())
+            await self._store.aput(self._key, self._seq, self._action, self._event, self.snapshot())
 
     def _location(self) -> Located:
         if self._located is None:  # validated as ``put`` would, on the first persist
@@ -522,14 +519,16 @@ class DurableContext:
         return self._working
 
 
-def _writes_directly(store: object) -> bool:
+def _direct_store(store: object) -> ViewStore | None:
     # A subclass overriding put/aput (a test double, a wrapper) keeps being called through them.
     kind = type(store)
-    return (
+    if (
         isinstance(store, ViewStore)
         and getattr(kind, "put", None) is ViewStore.put
         and getattr(kind, "aput", None) is ViewStore.aput
-    )
+    ):
+        return store
+    return None
 
 
 async def _call(target: Callable[[], Any]) -> Any:

@@ -42,6 +42,7 @@ __all__ = [
     "Located",
     "LogRecord",
     "RawRecord",
+    "action_part_of",
     "check_record",
     "encode_record",
     "event_part_of",
@@ -154,7 +155,7 @@ def locate(
     # The parts are validated above, so joining them is what serde's state_key would do.
     if event_part is None:
         event_part = event_part_of(event)
-    skey = f"{agent_key}_{checked_seq}_{event_part}_{_action_part(action)}"
+    skey = f"{agent_key}_{checked_seq}_{event_part}_{action_part_of(action)}"
     return Located(agent_key, checked_seq, skey)
 
 
@@ -185,7 +186,8 @@ def event_part_of(event: Event) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
-def _action_part(action: str) -> str:
+def action_part_of(action: str) -> str:
+    """``str(action_uuid(action))``, remembered for the action names seen lately."""
     return str(action_uuid(action))
 
 

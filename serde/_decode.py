@@ -330,6 +330,7 @@ def _memories_valid(items: list[Any]) -> bool:
 
 _STATUS_OR_NULL: dict[str | None, CallStatus | None] = {None: None}
 _STATUS_OR_NULL.update(_STATUS)
+_call_fields = itemgetter("functionId", "argsDigest", "resultPayload", "exceptionPayload", "status")
 _required_call_fields = itemgetter("functionId", "argsDigest")
 
 
@@ -338,17 +339,21 @@ def _prepare_calls(items: list[Any]) -> list[_Prepared] | None:
     try:
         for o in items:
             # TypeError for anything but an object, KeyError for a missing field
-            function_id, args_digest = _required_call_fields(o)
+            try:
+                function_id, args_digest, result, exception, status = _call_fields(o)
+            except KeyError:  # a payload or the status absent (a legacy record): null
+                function_id, args_digest = _required_call_fields(o)
+                result = o.get("resultPayload")
+                exception = o.get("exceptionPayload")
+                status = o.get("status")
             if type(function_id) is not str or type(args_digest) is not str:
                 return None
-            result = o.get("resultPayload")
             if result is not None:  # TypeError unless a string, ValueError unless base64
                 result = _b64decode(result, None, True)
-            exception = o.get("exceptionPayload")
             if exception is not None:
                 exception = _b64decode(exception, None, True)
             # KeyError for an unknown status, TypeError for an array or object
-            out.append((o, result, exception, _STATUS_OR_NULL[o.get("status")]))
+            out.append((o, result, exception, _STATUS_OR_NULL[status]))
     except (KeyError, TypeError, ValueError):
         return None
     return out
@@ -382,55 +387,58 @@ def _action_state(obj: dict[str, Any]) -> ActionState:  # noqa: PLR0915
     # Written flat, with no helper calls on the common path: this runs once per record.
     # Every field but ``completed`` and a null ``taskEvent`` is left pending (built on first
     # access), empty lists included: while nothing is built, nothing can have changed.
-    get = obj.get
-    fields: dict[str, Any] = {}
-    pending: dict[str, Any] = {}
-    task = get("taskEvent")
-    if task is None:
-        fields["task_event"] = None
+    canonical = tuple(obj) == _STATE_ORDER  # the common case: Java's fields, in its order
+    if canonical:
+        task, sensory, short_term, outputs, calls, completed = obj.values()
     else:
-        if not _events_valid((task,)):
-            _check_event(task, "taskEvent", None)
-        pending["task_event"] = (_build_event, task, task)
+        get = obj.get
+        task = get("taskEvent")
+        sensory = get("sensoryMemoryUpdates", _ABSENT)
+        short_term = get("shortTermMemoryUpdates", _ABSENT)
+        outputs = get("outputEvents", _ABSENT)
+        calls = get("callResults", _ABSENT)
+        completed = get("completed", False)
 
-    items = get("sensoryMemoryUpdates", _ABSENT)
-    if type(items) is not list and items is not _ABSENT:
-        _not_a_list("sensoryMemoryUpdates", items)
-    if not _memories_valid(items):
-        _raise_first(_check_memory, items, "sensoryMemoryUpdates")
-    pending["sensory_memory_updates"] = (_build_memories, items, items)
+    if task is not None and not _events_valid((task,)):
+        _check_event(task, "taskEvent", None)
 
-    items = get("shortTermMemoryUpdates", _ABSENT)
-    if type(items) is not list and items is not _ABSENT:
-        _not_a_list("shortTermMemoryUpdates", items)
-    if not _memories_valid(items):
-        _raise_first(_check_memory, items, "shortTermMemoryUpdates")
-    pending["short_term_memory_updates"] = (_build_memories, items, items)
+    if type(sensory) is not list and sensory is not _ABSENT:
+        _not_a_list("sensoryMemoryUpdates", sensory)
+    if not _memories_valid(sensory):
+        _raise_first(_check_memory, sensory, "sensoryMemoryUpdates")
 
-    items = get("outputEvents", _ABSENT)
-    if type(items) is not list and items is not _ABSENT:
-        _not_a_list("outputEvents", items)
-    if not _events_valid(items):
-        _raise_first(_check_event, items, "outputEvents")
-    pending["output_events"] = (_build_events, items, items)
+    if type(short_term) is not list and short_term is not _ABSENT:
+        _not_a_list("shortTermMemoryUpdates", short_term)
+    if not _memories_valid(short_term):
+        _raise_first(_check_memory, short_term, "shortTermMemoryUpdates")
 
-    items = get("callResults", _ABSENT)
-    if type(items) is not list and items is not _ABSENT:
-        _not_a_list("callResults", items)
-    prepared = _prepare_calls(items)
+    if type(outputs) is not list and outputs is not _ABSENT:
+        _not_a_list("outputEvents", outputs)
+    if not _events_valid(outputs):
+        _raise_first(_check_event, outputs, "outputEvents")
+
+    if type(calls) is not list and calls is not _ABSENT:
+        _not_a_list("callResults", calls)
+    prepared = _prepare_calls(calls)
     if prepared is None:
-        _raise_first(_prepare_call, items, "callResults")
-    pending["call_results"] = (_build_calls, prepared, items)
+        _raise_first(_prepare_call, calls, "callResults")
 
-    completed = get("completed", False)
     if type(completed) is not bool:
         _expected("completed", "a boolean", completed)
-    fields["completed"] = completed
 
+    pending = {
+        "sensory_memory_updates": (_build_memories, sensory, sensory),
+        "short_term_memory_updates": (_build_memories, short_term, short_term),
+        "output_events": (_build_events, outputs, outputs),
+        "call_results": (_build_calls, prepared, calls),
+    }
+    if task is None:
+        fields = {"task_event": None, "completed": completed}
+    else:
+        fields = {"completed": completed}
+        pending["task_event"] = (_build_event, task, task)
     private = {PENDING: pending}
-    if tuple(obj) == _STATE_ORDER:
-        # The common case: every field in Java's order, nothing unknown. Until something
-        # is built or set, ``obj`` is the state's written form.
+    if canonical:  # until something is built or set, ``obj`` is the state's written form
         private[STATE_WIRE] = obj
         fields_set = set(_ALL_STATE_FIELDS)
         extra = {}

@@ -26,14 +26,12 @@ from actionstate.serde import (
     SerdeError,
     decode_action_state,
 )
-from actionstate.service._errors import ServiceError
 from actionstate.service._metrics import SidecarMetrics
 
 __all__ = [
     "BadSample",
     "Entry",
     "MaterializedView",
-    "RecordRejected",
     "Tombstone",
     "sort_key",
 ]
@@ -196,14 +194,14 @@ class MaterializedView:
         text: str | None = None
         try:
             if key is None:
-                raise RecordRejected("key", "record has no key")
+                raise _Rejected("key", "record has no key")
             try:
                 text = key.decode("utf-8")
                 agent_key, seq = split_state_key(text)
             except UnicodeDecodeError:
-                raise RecordRejected("key", "key is not UTF-8") from None
+                raise _Rejected("key", "key is not UTF-8") from None
             except ValueError as exc:
-                raise RecordRejected("key", str(exc)) from None
+                raise _Rejected("key", str(exc)) from None
             if value is None:
                 self.tombstones_read += 1
                 if self._metrics is not None:
@@ -213,7 +211,7 @@ class MaterializedView:
             entry = self._checked_entry(
                 text, agent_key, seq, value, headers, partition=partition, offset=offset
             )
-        except RecordRejected as bad:
+        except _Rejected as bad:
             self._count_bad(BadSample(partition, offset, text, bad.reason, bad.detail))
             return
         self.apply_write(entry)
@@ -231,16 +229,16 @@ class MaterializedView:
     ) -> Entry:
         """An entry for a record, checked as the stores check records on rebuild.
 
-        Raises ``RecordRejected`` with the stores' reason.
+        Raises ``_Rejected`` with the stores' reason.
         """
         checked = check_record(skey, value, headers, self._secret)
         if checked.reason is not None:
-            raise RecordRejected(checked.reason, checked.detail)
+            raise _Rejected(checked.reason, checked.detail)
         try:
             state = decode_action_state(value)
             meta = RecordMeta.from_headers(headers)
         except SerdeError as exc:
-            raise RecordRejected("value", str(exc)) from None
+            raise _Rejected("value", str(exc)) from None
         return Entry(skey, agent_key, seq, state, value, meta, partition, offset)
 
     def apply_write(self, entry: Entry) -> None:
@@ -297,14 +295,11 @@ class MaterializedView:
             self._incomplete += sign
 
 
-class RecordRejected(ServiceError):
-    """A record the view will not hold, with the stores' reason (key, headers, signature,
-    value) and what was wrong."""
+class _Rejected(Exception):
+    """A record the view will not hold: the stores' reason and what was wrong (internal:
+    always caught and counted as a bad record)."""
 
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (RecordRejected, (self.reason, self.detail))
