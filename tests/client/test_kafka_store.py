@@ -256,6 +256,13 @@ def test_rebuild_returns_across_transaction_marker_gaps(kafka: KafkaStore) -> No
     assert note_of(kafka.get("agent-7", 1, "a", EVENT)) == "7"
 
 
+BAD_BASE64_STATE = (
+    b'{"taskEvent":null,"callResults":[{"functionId":"f","argsDigest":"d",'
+    b'"resultPayload":"not base64!","exceptionPayload":null,"status":"SUCCEEDED"}],'
+    b'"completed":false}'
+)
+
+
 def test_garbage_among_good_records_is_skipped_and_counted(
     kafka_store_opener: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -271,8 +278,10 @@ def test_garbage_among_good_records_is_skipped_and_counted(
         elif n < 800:  # well-formed new keys, values that are not action states
             key = f"junk-{n}_1_{uuid.uuid4()}_{uuid.uuid4()}".encode()
             value = secret_text + b"\xff" * (n % 7)
-        else:  # garbage written over a good state, in its partition: the good state survives
+        elif n < 900:  # garbage written over a good state, in its partition: the good state survives
             key, value = good_keys[n].encode(), b'{"completed": "yes"}'
+        else:  # right shape, wrong inside (bad base64): refused at rebuild, not when read
+            key, value = good_keys[n].encode(), BAD_BASE64_STATE
         agent = key.decode().split("_")[0]
         producer.produce(writer.topic, value, key=key, partition=partition_for(agent, PARTITIONS))
     assert producer.flush(30) == 0
@@ -289,6 +298,7 @@ def test_garbage_among_good_records_is_skipped_and_counted(
         assert note_of(reader.get(f"agent-{n}", n % 5, "a", EVENT)) == str(n)
     assert "offset=" in caplog.text
     assert secret_text.decode() not in caplog.text
+    assert len(reader.states()) == 2000  # every state in the view decodes
 
 
 def test_a_tampered_signed_record_is_refused(kafka_store_opener: Any) -> None:
