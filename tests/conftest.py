@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from actionstate.service.local_kafka import LocalKafka, LocalKafkaError, LocalKafkaSettings
 
 # Facts about the machine rather than configuration under test: kept for every test.

@@ -278,7 +278,7 @@ def test_garbage_among_good_records_is_skipped_and_counted(
         elif n < 800:  # well-formed new keys, values that are not action states
             key = f"junk-{n}_1_{uuid.uuid4()}_{uuid.uuid4()}".encode()
             value = secret_text + b"\xff" * (n % 7)
-        elif n < 900:  # garbage written over a good state, in its partition: the good state survives
+        elif n < 900:  # garbage over a good state, in its partition: the good state survives
             key, value = good_keys[n].encode(), b'{"completed": "yes"}'
         else:  # right shape, wrong inside (bad base64): refused at rebuild, not when read
             key, value = good_keys[n].encode(), BAD_BASE64_STATE

@@ -10,6 +10,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+
 from actionstate.serde import (
     CLOUDPICKLE_CODEC,
     ActionState,
@@ -25,8 +28,6 @@ from actionstate.serde import (
     partition_for,
     state_key,
 )
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 PARTITIONS = 6
 AGENT_KEYS = ["order-1", "order-2", "customer-42", "ünïcødé-key", "a", "payments.eu-west"]

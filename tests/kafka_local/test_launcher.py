@@ -15,9 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from actionstate.service.local_kafka import LocalKafka, LocalKafkaError, LocalKafkaSettings
 from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+
+from actionstate.service.local_kafka import LocalKafka, LocalKafkaError, LocalKafkaSettings
 
 NOT_RUNNING = 3
 
