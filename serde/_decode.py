@@ -4,7 +4,10 @@
 hand-written checks validate every field of every nested object up front (so a bad record
 is refused at once, with the path of the fault), and the nested models are built only
 when first accessed: most readers look at a few fields of a state, and a state that is
-written back without being touched costs almost nothing to encode.
+written back without being touched costs one ``orjson.dumps`` to encode.
+
+A Java string may hold a lone surrogate, which Jackson writes as an escape (``"\\uD800"``);
+such a record is read by the standard library's parser, as the fast one refuses it.
 """
 
 from __future__ import annotations
@@ -68,16 +71,6 @@ _STATUS = {s.value: s for s in CallStatus}
 # Jackson's UUID deserializer wants the 36-character form.
 _UUID_RE = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)
-_STATE_KEYS = frozenset(
-    (
-        "taskEvent",
-        "sensoryMemoryUpdates",
-        "shortTermMemoryUpdates",
-        "outputEvents",
-        "callResults",
-        "completed",
-    )
 )
 _CALL_KEYS = frozenset(("functionId", "argsDigest", "resultPayload", "exceptionPayload", "status"))
 _EVENT_KEYS = frozenset(("@class", "id", "type", "attributes"))
@@ -379,14 +372,15 @@ _STATE_FIELDS = {
     "completed": "completed",
 }
 _STATE_ORDER = tuple(_STATE_FIELDS)
+_STATE_KEYS = frozenset(_STATE_FIELDS)
 _ALL_STATE_FIELDS = frozenset(_STATE_FIELDS.values())
 _ABSENT: Any = ()  # an absent list reads as an empty one
 
 
 def _action_state(obj: dict[str, Any]) -> ActionState:  # noqa: PLR0915
-    # Written flat, with no helper calls on the common path: this runs once per record.
-    # Every field but ``completed`` and a null ``taskEvent`` is left pending (built on first
-    # access), empty lists included: while nothing is built, nothing can have changed.
+    # Written flat: this runs once per record. Every field but ``completed`` and a null
+    # ``taskEvent`` is left pending (built on first access), empty lists included, so that
+    # while nothing is built nothing can have changed.
     canonical = tuple(obj) == _STATE_ORDER  # the common case: Java's fields, in its order
     if canonical:
         task, sensory, short_term, outputs, calls, completed = obj.values()

@@ -1,12 +1,14 @@
 """Validated :class:`ActionState` -> record bytes: compact UTF-8 JSON, Java's field order.
 
 Known fields come first in the order Jackson writes them, then unknown fields in the order
-they were read. A part of a decoded state that was never accessed is written back exactly
-as it was read (it was validated then and cannot have changed).
+they were read; a decoded event keeps the field order it was read in. A part of a decoded
+state that was never accessed is written back exactly as it was read (it was validated
+then and cannot have changed).
 
 Values inside attributes and memory updates must be JSON: dicts with str keys, lists,
 tuples, str, int, float, bool, None (enums are written by value). NaN and infinities are
-written as null (orjson); integers beyond 64 bits are written exactly, by a slower path.
+written as null (orjson); integers beyond 64 bits are written exactly, and lone surrogates
+escaped as Jackson escapes them (``\\uD800``), by a slower path.
 """
 
 from __future__ import annotations

@@ -308,12 +308,17 @@ STATE_WIRE = "actionstate.wire"
 Pending = dict[str, tuple[Callable[[Any], Any], Any, Any]]
 
 
-def pending_fields(m: ActionState) -> Pending | None:
-    """The fields of a decoded state that were not built yet, or None."""
+def _private(m: ActionState) -> dict[str, Any] | None:
     try:
-        private = object.__getattribute__(m, "__pydantic_private__")
+        private: dict[str, Any] | None = object.__getattribute__(m, "__pydantic_private__")
     except AttributeError:  # not fully initialised yet
         return None
+    return private
+
+
+def pending_fields(m: ActionState) -> Pending | None:
+    """The fields of a decoded state that were not built yet, or None."""
+    private = _private(m)
     if private is None:
         return None
     pending: Pending | None = private.get(PENDING)
@@ -321,6 +326,6 @@ def pending_fields(m: ActionState) -> Pending | None:
 
 
 def _drop_state_wire(m: ActionState) -> None:
-    private = getattr(m, "__pydantic_private__", None)  # unset while pydantic builds m
+    private = _private(m)
     if private:
         private.pop(STATE_WIRE, None)

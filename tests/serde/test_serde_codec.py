@@ -648,6 +648,67 @@ def test_model_dump_json_of_decoded_state() -> None:
     assert dumped["taskEvent"]["@class"] == INPUT_CLASS
 
 
+def _set_completed(s: ActionState) -> ActionState:
+    s.completed = True
+    return s
+
+
+def _append_memory(s: ActionState) -> ActionState:
+    s.sensory_memory_updates.append(MemoryUpdate(path="added", value=1))  # was empty
+    return s
+
+
+def _append_call(s: ActionState) -> ActionState:
+    s.call_results.append(CallResult.pending("added", "d"))
+    return s
+
+
+def _set_unknown(s: ActionState) -> ActionState:
+    s.newField = [1]  # type: ignore[attr-defined]  # an unknown field, kept
+    return s
+
+
+def _replace_task(s: ActionState) -> ActionState:
+    s.task_event = None
+    return s
+
+
+def _complete(s: ActionState) -> ActionState:
+    s.mark_completed()
+    return s
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (_set_completed, {"completed": True}),
+        (_append_memory, {"sensoryMemoryUpdates": [{"path": "added", "value": 1}]}),
+        (_replace_task, {"taskEvent": None}),
+        (_complete, {"completed": True, "callResults": []}),
+        (lambda s: s.model_copy(update={"completed": True}), {"completed": True}),
+        (_set_unknown, {"newField": [1]}),
+    ],
+)
+def test_an_untouched_decoded_state_is_written_as_read_until_something_changes(
+    change: Any, expected: dict[str, Any]
+) -> None:
+    rec = record(sensoryMemoryUpdates=[])
+    data = raw(rec)
+    state = decode_action_state(data)
+    assert encode_action_state(state) == data  # written from what was read
+    changed = change(state)
+    assert orjson.loads(encode_action_state(changed)) == {**rec, **expected}
+    appended = _append_call(decode_action_state(data))
+    assert orjson.loads(encode_action_state(appended))["callResults"][-1]["functionId"] == "added"
+
+
+def test_a_state_with_fields_out_of_javas_order_is_written_in_javas_order() -> None:
+    rec = record()
+    shuffled = dict(reversed(list(rec.items())))
+    state = decode_action_state(raw(shuffled))
+    assert encode_action_state(state) == raw(rec)
+
+
 def test_changes_to_decoded_models_are_written() -> None:
     state = decode_action_state(raw(record()))
     assert state.task_event is not None
