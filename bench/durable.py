@@ -24,15 +24,12 @@ import argparse
 import asyncio
 import os
 import statistics
-import tempfile
 import time
 import tracemalloc
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
+from _broker import broker
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import (
     AdminClient,
@@ -58,7 +55,6 @@ from actionstate.serde import (
     partition_for,
     state_key,
 )
-from actionstate.service.local_kafka import LocalKafka, LocalKafkaSettings
 
 PARTITIONS = 8
 IN_FLIGHT = 64
@@ -97,22 +93,6 @@ def progress() -> Progress:
         console=console,
         transient=True,
     )
-
-
-@contextmanager
-def broker() -> Iterator[str]:
-    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
-    if configured:
-        yield configured
-        return
-    with tempfile.TemporaryDirectory(prefix="bench-kafka-") as folder:
-        kafka = LocalKafka(LocalKafkaSettings(dir=Path(folder)))
-        console.print("starting a local Kafka broker ...")
-        bootstrap = kafka.start(progress=lambda line: console.print(f"  {line}"))
-        try:
-            yield bootstrap
-        finally:
-            kafka.stop()
 
 
 def sample_state(n: int, calls: int = 2) -> ActionState:
@@ -530,7 +510,7 @@ def main(argv: list[str] | None = None) -> None:
         phases.add("puts")
     run = uuid.uuid4().hex[:8]
     rows: list[Row] = []
-    with broker() as bootstrap:
+    with broker(os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), console.print) as bootstrap:
         topics: list[str] = []
 
         def settings(name: str) -> KafkaStoreSettings:

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from _broker import broker
 from confluent_kafka.admin import AdminClient
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -52,7 +53,6 @@ from actionstate.serde import (
     event_uuid,
     state_key,
 )
-from actionstate.service.local_kafka import LocalKafka, LocalKafkaSettings
 
 PARTITIONS = 8
 console = Console(width=None if os.isatty(1) else 130)
@@ -101,22 +101,6 @@ class Row:
     sidecar: Result
     direct: Result
     baseline: str
-
-
-@contextmanager
-def broker() -> Iterator[str]:
-    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
-    if configured:
-        yield configured
-        return
-    with tempfile.TemporaryDirectory(prefix="bench-sidecar-") as folder:
-        kafka = LocalKafka(LocalKafkaSettings(dir=Path(folder)))
-        console.print("[dim]no KAFKA_BOOTSTRAP_SERVERS: starting a local broker[/]")
-        bootstrap = kafka.start(lambda line: console.print(f"[dim]… {line}[/]"))
-        try:
-            yield bootstrap
-        finally:
-            kafka.stop()
 
 
 @contextmanager
@@ -440,7 +424,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.generator = "wrk" if shutil.which("wrk") and not args.no_wrk else "httpx"
-    with broker() as bootstrap:
+    with broker(os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), console.print) as bootstrap:
         rows = measure(bootstrap, args)
     report(rows, args)
 

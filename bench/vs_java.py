@@ -23,14 +23,13 @@ import base64
 import os
 import random
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from _broker import broker
 from confluent_kafka.admin import AdminClient
 from rich.console import Console
 from rich.markup import escape
@@ -175,21 +174,6 @@ def python_rebuild(bootstrap: str, topic: str, partitions: int) -> tuple[float, 
     return seconds, states
 
 
-@contextmanager
-def broker(bootstrap: str | None) -> Iterator[str]:
-    if bootstrap:
-        yield bootstrap
-        return
-    from actionstate.service.local_kafka import LocalKafka, LocalKafkaSettings
-
-    with tempfile.TemporaryDirectory(prefix="vs-java-kafka-") as tmp:
-        kafka = LocalKafka(LocalKafkaSettings(dir=Path(tmp)))
-        try:
-            yield kafka.start()
-        finally:
-            kafka.stop()
-
-
 def delete_topics(bootstrap: str, topics: list[str]) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = set(admin.list_topics(timeout=10).topics)
@@ -230,7 +214,10 @@ def main() -> None:
     results: dict[str, Any] = {}
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-    with broker(args.bootstrap) as bootstrap, Progress(*columns, console=console) as progress:
+    with (
+        broker(args.bootstrap, console.print) as bootstrap,
+        Progress(*columns, console=console) as progress,
+    ):
         try:
 
             def phase(name: str, fn: Callable[[], Any]) -> Any:
