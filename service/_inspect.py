@@ -44,6 +44,14 @@ class StatusFilter(StrEnum):
     INCOMPLETE = "incomplete"  # the action has not completed
     COMPLETED = "completed"
 
+    def admits(self, *, completed: bool, pending_calls: int) -> bool:
+        """Whether a state that is ``completed`` with ``pending_calls`` passes this filter."""
+        if self is StatusFilter.COMPLETED:
+            return completed
+        if self is StatusFilter.INCOMPLETE:
+            return not completed
+        return pending_calls > 0
+
 
 @dataclass(frozen=True)
 class PayloadView:
@@ -99,11 +107,7 @@ class RecordView:
             return True
         if self.state is None:
             return False
-        if status is StatusFilter.COMPLETED:
-            return self.state.completed
-        if status is StatusFilter.INCOMPLETE:
-            return not self.state.completed
-        return self.pending_calls > 0
+        return status.admits(completed=self.state.completed, pending_calls=self.pending_calls)
 
 
 def _describe_payload(

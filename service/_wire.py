@@ -119,11 +119,7 @@ def matches(entry: Entry, status: StatusFilter | None) -> bool:
     """Whether a live state passes a ``status`` filter."""
     if status is None:
         return True
-    if status is StatusFilter.COMPLETED:
-        return entry.state.completed
-    if status is StatusFilter.INCOMPLETE:
-        return not entry.state.completed
-    return entry.pending_calls > 0
+    return status.admits(completed=entry.state.completed, pending_calls=entry.pending_calls)
 
 
 def state_json(entry: Entry) -> dict[str, Any]:
