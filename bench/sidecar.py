@@ -179,13 +179,14 @@ def run_sequential(n: int, call: Callable[[int], None], progress: Progress, labe
     return Result.of(time.perf_counter() - started, latencies)
 
 
-def run_concurrent(
+async def gather_timed(
     n: int,
     concurrency: int,
     call: Callable[[int], Awaitable[None]],
     progress: Progress,
     label: str,
 ) -> Result:
+    """Run ``call(0..n-1)`` from ``concurrency`` tasks on the running loop, timing each."""
     task = progress.add_task(label, total=n)
     latencies: list[float] = []
 
@@ -196,13 +197,20 @@ def run_concurrent(
             latencies.append(time.perf_counter() - t0)
             progress.advance(task)
 
-    async def main() -> float:
-        ids = iter(range(n))
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(ids) for _ in range(concurrency)))
-        return time.perf_counter() - started
+    ids = iter(range(n))
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(ids) for _ in range(concurrency)))
+    return Result.of(time.perf_counter() - started, latencies)
 
-    return Result.of(asyncio.run(main()), latencies)
+
+def run_concurrent(
+    n: int,
+    concurrency: int,
+    call: Callable[[int], Awaitable[None]],
+    progress: Progress,
+    label: str,
+) -> Result:
+    return asyncio.run(gather_timed(n, concurrency, call, progress, label))
 
 
 _WRK_SCRIPT = """
@@ -295,20 +303,7 @@ def http_phase(
                 if response.status_code != 200:
                     raise RuntimeError(f"{method} answered {response.status_code}: {response.text}")
 
-            task = progress.add_task(label, total=n)
-            latencies: list[float] = []
-
-            async def worker(ids: Iterator[int]) -> None:
-                for i in ids:
-                    t0 = time.perf_counter()
-                    await call(i)
-                    latencies.append(time.perf_counter() - t0)
-                    progress.advance(task)
-
-            ids = iter(range(n))
-            started = time.perf_counter()
-            await asyncio.gather(*(worker(ids) for _ in range(concurrency)))
-            return Result.of(time.perf_counter() - started, latencies)
+            return await gather_timed(n, concurrency, call, progress, label)
 
     return asyncio.run(go())
 
