@@ -5,6 +5,9 @@ from ._durable import CallCounts, DurableCall, DurableContext
 from ._errors import (
     ClientError,
     DurableExecutionError,
+    FunctionIdCollisionWarning,
+    ReconcileLater,
+    ResolvedCallError,
     StoreError,
     StoreReadError,
     StoreWriteError,
@@ -16,8 +19,8 @@ from ._kafka_store import KafkaStore
 from ._memory_store import MemoryLog, MemoryStore
 from ._settings import KafkaStoreSettings
 from ._sidecar_store import SidecarStore
-from ._store import ActionStateStore, BadRecord, RebuildReport
-from ._worker import RecoveryFailure, RecoveryReport, UnknownActionState, Worker
+from ._store import ActionStateStore, BadRecord, RebuildReport, StoredState
+from ._worker import RecoveryFailure, RecoveryReport, UnknownActionState, UnsettledCall, Worker
 
 __all__ = [
     "ActionStateStore",
@@ -27,19 +30,24 @@ __all__ = [
     "DurableCall",
     "DurableContext",
     "DurableExecutionError",
+    "FunctionIdCollisionWarning",
     "KafkaStore",
     "KafkaStoreSettings",
     "MemoryLog",
     "MemoryStore",
     "RebuildReport",
+    "ReconcileLater",
     "RecoveryFailure",
     "RecoveryReport",
+    "ResolvedCallError",
     "SidecarStore",
     "StoreError",
     "StoreReadError",
     "StoreWriteError",
+    "StoredState",
     "TopicConfigError",
     "UnknownActionState",
+    "UnsettledCall",
     "UntrustedPayloadError",
     "Worker",
     "WorkerError",

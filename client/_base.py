@@ -17,7 +17,9 @@ from typing import Self
 from actionstate.serde import (
     ActionState,
     Event,
+    PayloadCodec,
     StateKey,
+    get_codec,
     parse_state_key,
     validate_agent_key,
 )
@@ -31,10 +33,12 @@ from ._records import (
     RawRecord,
     encode_record,
     locate,
+    next_version,
     partition_of,
+    tombstone_meta,
     validate_seq,
 )
-from ._store import RebuildReport
+from ._store import RebuildReport, StoredState
 from ._view import Entry, StateView, decode_entry
 
 __all__ = ["ScanResult", "ViewStore", "plan_rebuild"]
@@ -48,6 +52,8 @@ class ScanResult:
     keyless: list[RawRecord] = field(default_factory=list)
     records_read: int = 0
     last_record_at: float | None = None
+    # Keys whose signed write versions did not rise through the scan (VersionWatch).
+    regressed: set[bytes] = field(default_factory=set)
 
 
 def plan_rebuild(
@@ -99,7 +105,8 @@ class ViewStore:
 
     def __init__(self, *, topic: str, codec: str = DEFAULT_CODEC, secret: bytes | None) -> None:
         self.topic = topic
-        self._codec = codec
+        self._payload_codec = get_codec(codec)  # an unknown name is refused, known ones listed
+        self._codec = self._payload_codec.name
         self._secret = secret
         self._view = StateView()
         self._closed = False
@@ -157,27 +164,65 @@ class ViewStore:
     def put_located(self, loc: Located, state: ActionState) -> None:
         """``put`` under a state key ``locate`` computed earlier."""
         self._check_open()
-        value, headers = encode_record(loc.state_key, state, codec=self._codec, secret=self._secret)
+        value, headers, version = self._encode(loc, state)
         partition = partition_of(loc.agent_key, self._partition_count())
         offset = self._write(partition, loc.state_key, value, headers)
-        entry = Entry(value, self._codec, partition, offset)
+        entry = Entry(value, self._codec, partition, offset, version)
         self._view.put(loc.agent_key, loc.seq, loc.state_key, entry)
 
     async def aput_located(self, loc: Located, state: ActionState) -> None:
         """``aput`` under a state key ``locate`` computed earlier."""
         self._check_open()
-        value, headers = encode_record(loc.state_key, state, codec=self._codec, secret=self._secret)
+        value, headers, version = self._encode(loc, state)
         partition = partition_of(loc.agent_key, self._partition_count())
         offset = await self._awrite(partition, loc.state_key, value, headers)
-        entry = Entry(value, self._codec, partition, offset)
+        entry = Entry(value, self._codec, partition, offset, version)
         self._view.put(loc.agent_key, loc.seq, loc.state_key, entry)
+
+    def _next_version(self, skey: str) -> int | None:
+        # Only signed records carry a write version: without a secret it proves nothing.
+        return None if self._secret is None else next_version(self._view.version(skey))
+
+    def _encode(self, loc: Located, state: ActionState) -> tuple[bytes, Headers, int | None]:
+        version = self._next_version(loc.state_key)
+        value, headers = encode_record(
+            loc.state_key, state, codec=self._codec, secret=self._secret, version=version
+        )
+        return value, headers, version
+
+    def _tombstone_headers(self, skey: str) -> Headers:
+        """The headers of a tombstone for ``skey`` (signed when the store has a secret)."""
+        meta = tombstone_meta(skey, secret=self._secret, version=self._next_version(skey))
+        headers: Headers = [*meta.to_headers()]
+        return headers
+
+    @property
+    def payload_codec(self) -> PayloadCodec:
+        """The codec call outcomes are written with; every record names it in a header."""
+        return self._payload_codec
 
     def get(self, key: str, seq: int, action: str, event: Event) -> ActionState | None:
         """The stored state, or None; a newer seq for ``key`` invalidates later states."""
+        stored = self.get_stored(key, seq, action, event)
+        return None if stored is None else stored.state
+
+    def get_stored(self, key: str, seq: int, action: str, event: Event) -> StoredState | None:
+        """Like ``get``, with the payload codec the state's record names."""
         self._check_open()
         loc = locate(key, seq, action, event)
         entry = self._view.lookup(loc.agent_key, loc.seq, loc.state_key)
-        return None if entry is None else decode_entry(loc.state_key, entry, self.topic)
+        if entry is None:
+            return None
+        return self._decoded(loc.state_key, entry)
+
+    def stored(self, skey: str) -> StoredState | None:
+        """The state the view holds under the state key ``skey``, with its record's codec."""
+        self._check_open()
+        entry = self._view.get(skey)
+        return None if entry is None else self._decoded(skey, entry)
+
+    def _decoded(self, skey: str, entry: Entry) -> StoredState:
+        return StoredState(decode_entry(skey, entry, self.topic), entry.codec)
 
     def prune(self, key: str, up_to_seq: int) -> int:
         """Delete the states of ``key`` with seq ≤ ``up_to_seq`` (tombstones in the log)."""
@@ -218,6 +263,7 @@ class ViewStore:
                 secret=self._secret,
                 view=self._view,
                 reread=lambda chosen: self._reread(starts, chosen),
+                regressed=scan.regressed,
             )
             scan.latest.clear()
             ended = time.perf_counter()
@@ -235,9 +281,13 @@ class ViewStore:
 
     def states(self) -> list[tuple[StateKey, ActionState]]:
         """A snapshot of every live state in the view, decoded."""
+        return [(skey, stored.state) for skey, stored in self.stored_states()]
+
+    def stored_states(self) -> list[tuple[StateKey, StoredState]]:
+        """Like ``states``, with the payload codec each state's record names."""
         self._check_open()
         return [
-            (parse_state_key(skey), decode_entry(skey, entry, self.topic))
+            (parse_state_key(skey), self._decoded(skey, entry))
             for skey, entry in self._view.snapshot()
         ]
 

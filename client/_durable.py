@@ -7,18 +7,35 @@ and journals its outcome, persisting the whole ``ActionState`` through the store
 
 Choices this module makes where Flink Agents leaves room:
 
+- The in-memory call list always equals what the store acknowledged: each change to it
+  (a PENDING slot, a terminal outcome, dropping another path's slots) is undone when its
+  write raises, and the write's error reaches the caller.
 - Only ``Exception`` outcomes are journaled. ``KeyboardInterrupt``, ``SystemExit`` and
   ``asyncio.CancelledError`` are not outcomes of the call: they propagate and leave the slot
   as it was (``PENDING`` when a reconciler was given), so a restart reconciles it.
 - A call whose slot matches but is still ``PENDING`` and that has no reconciler is run again
   (never replayed as ``None``): without a reconciler, no persisted outcome means re-execute.
+- A call with a reconciler whose reconciler (or function) raises :class:`ReconcileLater`
+  journals nothing: the slot stays ``PENDING``, the action stops, a later recovery asks again.
 - An exception that cannot be pickled (or not unpickled) is journaled as a
   :class:`DurableExecutionError` naming its type and message; the original is still raised.
-- ``durable_execute_async`` runs a coroutine function on the event loop and a plain function
-  in a worker thread (``asyncio.to_thread``) so it does not block the loop. Durable calls of
-  one action run one at a time, in the order they are awaited (``asyncio.gather`` over
-  several of them is safe and deterministic); nesting a durable call inside another is an
-  error.
+- Payloads are written with the store's ``payload_codec`` and replayed with the codec their
+  record names (a record without a codec header: by content, DESIGN §3). Payloads of a
+  resumed record in another codec are re-encoded with the store's before the first write,
+  so a record's codec header always tells the truth.
+- Order: a durable call takes its index (and ``next_call_id``) when it is *made*
+  (``durable_execute_async`` called, not awaited), and calls are journaled in that order.
+  An action must make its durable calls in the same order on every run: creating them up
+  front and ``asyncio.gather``-ing them is deterministic, but coroutines that await other
+  I/O *before* making their durable call make the order follow that I/O's timing. A run
+  whose call does not match its journaled slot is counted (``CallCounts.diverged``) and
+  logged with the state key and call index, then takes the new path.
+- Async calls must be awaited in the order they were made (``gather`` keeps it). When one
+  ends without a journaled outcome (its write failed, it was cancelled, its reconciler
+  answered "later"), the calls made after it and not run yet are void: awaiting them raises
+  :class:`DurableExecutionError`; make them again. ``durable_execute_async`` runs a
+  coroutine function on the event loop and a plain function in a worker thread
+  (``asyncio.to_thread``); nesting a durable call inside another is an error.
 """
 
 from __future__ import annotations
@@ -27,6 +44,7 @@ import asyncio
 import contextvars
 import functools
 import inspect
+import logging
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from enum import Enum
@@ -34,31 +52,34 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from actionstate.client._base import ViewStore
 from actionstate.client._call_id import (
-    compute_args_digest,
+    CallIds,
     compute_function_id,
     is_async_callable,
     validate_reconciler,
 )
-from actionstate.client._errors import DurableExecutionError
+from actionstate.client._errors import DurableExecutionError, ReconcileLater
 from actionstate.client._records import Located, action_part_of, event_part_of, locate
 from actionstate.serde import (
-    CLOUDPICKLE_CODEC,
     ActionState,
     CallResult,
     CallStatus,
     Event,
     PayloadCodec,
+    SerdeError,
     action_uuid,
     event_uuid,
     state_key,
 )
+from actionstate.serde._payloads import codec_of_payload
 
 if TYPE_CHECKING:
     from actionstate.client._store import ActionStateStore
 
-__all__ = ["CallCounts", "DurableCall", "DurableContext"]
+__all__ = ["CallCounts", "DurableCall", "DurableContext", "reencode_calls"]
 
 T = TypeVar("T")
+
+_log = logging.getLogger("actionstate.client.durable")
 
 # id() of the DurableContext whose call is running in this task/thread: catches nesting.
 _RUNNING_CALL: contextvars.ContextVar[int | None] = contextvars.ContextVar(
@@ -78,6 +99,10 @@ class CallCounts:
     """Calls with no slot yet (or another path than before): the function ran."""
     reexecuted: int = 0
     """PENDING slots without a reconciler: the function ran again."""
+    diverged: int = 0
+    """Calls that did not match their journaled slot: the journal from there was dropped."""
+    unsettled: int = 0
+    """PENDING slots whose reconciler answered ``ReconcileLater``: left PENDING."""
 
     def add(self, other: CallCounts) -> None:
         """Add ``other``'s counts to these."""
@@ -85,6 +110,8 @@ class CallCounts:
         self.reconciled += other.reconciled
         self.executed += other.executed
         self.reexecuted += other.reexecuted
+        self.diverged += other.diverged
+        self.unsettled += other.unsettled
 
 
 class _Mode(Enum):
@@ -100,14 +127,33 @@ class _Step:
     clear: bool = False
     """Slots from the cursor on belong to another path and are dropped first."""
     pending: bool = False
-    """A PENDING slot is journaled before the function runs."""
+    """The call has a reconciler: a PENDING slot is journaled (or is) before it runs."""
     slot: CallResult | None = None
+    """The matching PENDING slot being reconciled or re-executed, if any."""
+
+    @property
+    def cut(self) -> bool:
+        """The terminal write drops another path's slots (nothing was persisted before)."""
+        return self.clear and not self.pending
 
 
 class DurableCall(Generic[T]):
-    """The awaitable ``durable_execute_async`` returns; nothing is journaled until awaited."""
+    """The awaitable ``durable_execute_async`` returns; nothing is journaled until awaited.
 
-    __slots__ = ("_args", "_awaited", "_ctx", "_digest", "_fid", "_func", "_kwargs", "_reconciler")
+    Its index in the journal (``call_id``) is taken when it is made.
+    """
+
+    __slots__ = (
+        "_args",
+        "_awaited",
+        "_ctx",
+        "_digest",
+        "_fid",
+        "_func",
+        "_index",
+        "_kwargs",
+        "_reconciler",
+    )
 
     def __init__(
         self,
@@ -116,15 +162,22 @@ class DurableCall(Generic[T]):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         reconciler: Callable[[], Any] | None,
+        *,
+        name: str | None = None,
     ) -> None:
         self._ctx = ctx
         self._func = func
         self._args = args
         self._kwargs = kwargs
         self._reconciler = reconciler
-        self._fid = compute_function_id(func)
-        self._digest = compute_args_digest(args, kwargs)
+        self._fid, self._digest = ctx._ids.identify(func, args, kwargs, name)
         self._awaited = False
+        self._index = ctx._reserve(self)
+
+    @property
+    def call_id(self) -> str:
+        """``"<state key>:<index>"``: what ``ctx.next_call_id`` was when this call was made."""
+        return f"{self._ctx.state_key}:{self._index}"
 
     def __await__(self) -> Generator[Any, None, T]:
         if self._awaited:
@@ -136,15 +189,17 @@ class DurableCall(Generic[T]):
         return self._ctx._run_async(self).__await__()
 
     def __repr__(self) -> str:
-        return f"<DurableCall {self._fid} awaited={self._awaited}>"
+        return f"<DurableCall #{self._index} {self._fid} awaited={self._awaited}>"
 
 
 class DurableContext:
     """Journals the durable calls of one action run in its ``ActionState`` (DESIGN §5).
 
-    ``store`` is any ``ActionStateStore``; ``key``, ``seq``, ``action`` (the registered
-    action name) and ``event`` (the task event) name the state. ``state`` is the journal to
-    resume; without it the run starts from ``ActionState(taskEvent=event)``.
+    ``store`` is any ``ActionStateStore``; its ``payload_codec`` encodes the outcomes.
+    ``key``, ``seq``, ``action`` (the registered action name) and ``event`` (the task event)
+    name the state. ``state`` is the journal to resume, ``state_codec`` the payload codec its
+    record names (None: none named, payloads are read by content); without ``state`` the run
+    starts from ``ActionState(taskEvent=event)``.
     """
 
     def __init__(
@@ -156,7 +211,7 @@ class DurableContext:
         action: str,
         event: Event,
         state: ActionState | None = None,
-        codec: PayloadCodec = CLOUDPICKLE_CODEC,
+        state_codec: str | None = None,
     ) -> None:
         self._store = store
         self._key = key
@@ -167,7 +222,11 @@ class DurableContext:
         self._state = base
         self._calls: list[CallResult] = list(base.call_results)
         self._index = 0
-        self._codec = codec
+        self._codec = store.payload_codec
+        # The codec of the payloads in _calls; the store's own once this run has written.
+        self._calls_codec = state_codec if state is not None else self._codec.name
+        self._made: list[DurableCall[Any]] = []  # async calls made, not finished, in order
+        self._unsettled: ReconcileLater | None = None
         self._lock: asyncio.Lock | None = None
         self._busy = False
         # The event's UUID (Jackson-compatible JSON of its attributes) is the costly part of
@@ -182,6 +241,7 @@ class DurableContext:
         self._direct = _direct_store(store)
         self._located: Located | None = None
         self._working: ActionState | None = None
+        self._ids = CallIds(action)
         self.counts = CallCounts()
         """How this run's durable calls were resolved so far."""
 
@@ -212,18 +272,25 @@ class DurableContext:
 
     @property
     def call_index(self) -> int:
-        """Index of the next durable call (the cursor)."""
+        """Index of the next durable call to be journaled (the cursor)."""
         return self._index
 
     @property
     def next_call_id(self) -> str:
-        """Id the next durable call carries: ``"<state key>:<index>"``, stable across restarts.
+        """Id the next durable call made carries: ``"<state key>:<index>"``, stable across restarts.
 
         Pass it to an external service as an idempotency key so a reconciler can later ask
-        whether that call happened. The cursor moves when a call finishes (an async call:
-        when it is awaited), so read it just before making the call it is meant for.
+        whether that call happened. A call takes its index when it is made
+        (``durable_execute`` or ``durable_execute_async`` called, not when awaited), so
+        several async calls made before the first await each get their own id: read it just
+        before making the call it is meant for (``DurableCall.call_id`` tells it afterwards).
         """
-        return f"{self._state_key}:{self._index}"
+        return f"{self._state_key}:{self._index + len(self._made)}"
+
+    @property
+    def unsettled(self) -> ReconcileLater | None:
+        """The ``ReconcileLater`` a reconciler answered in this run, if any; the run stops."""
+        return self._unsettled
 
     def snapshot(self) -> ActionState:
         """A copy of the action state as the next persist would write it."""
@@ -241,27 +308,33 @@ class DurableContext:
         func: Callable[..., T],
         *args: Any,
         reconciler: Callable[[], T] | None = None,
+        name: str | None = None,
         **kwargs: Any,
     ) -> T:
         """Run ``func(*args, **kwargs)`` once across restarts; replay its journaled outcome.
 
         With a ``reconciler`` (zero arguments), a call that was started but whose outcome was
-        never journaled is not run again: the reconciler's answer becomes its outcome.
-        ``reconciler`` is reserved and never passed to ``func``.
+        never journaled is not run again: the reconciler's answer becomes its outcome (its
+        return value SUCCEEDED, its exception FAILED). A reconciler that cannot tell yet
+        raises :class:`ReconcileLater`: nothing is journaled, the slot stays PENDING and the
+        error stops the action; a later ``recover()`` asks again. ``name`` is the call's
+        function id in the journal instead of the one computed from ``func``. ``reconciler``
+        and ``name`` are reserved and never passed to ``func``.
         """
         rec = validate_reconciler(reconciler)
         _require_sync(func, "func")
         if rec is not None:
             _require_sync(rec, "reconciler")
         self._check_not_nested()
-        if self._busy or (self._lock is not None and self._lock.locked()):
+        if self._unsettled is not None:
+            raise self._unsettled
+        if self._busy or (self._lock is not None and self._lock.locked()) or self._made:
             msg = (
-                f"another durable call of action {self._action!r} is in flight; "
-                "await it before calling durable_execute"
+                f"another durable call of action {self._action!r} is in flight or made but not "
+                "awaited; await it before calling durable_execute"
             )
             raise DurableExecutionError(msg)
-        fid = compute_function_id(func)
-        digest = compute_args_digest(args, kwargs)
+        fid, digest = self._ids.identify(func, args, kwargs, name)
         step = self._plan(fid, digest, reconcile=rec is not None)
         if step.mode is _Mode.REPLAY:
             replayed: T = self._replay(step)
@@ -277,17 +350,16 @@ class DurableContext:
             try:
                 value: T = target()
             except Exception as exc:
-                self._place(self._finish(fid, digest, error=exc))
-                self._persist()
-                self._index += 1
+                self._unsettle_on_later(exc, step)
+                self._save(self._finish(fid, digest, error=exc), cut=step.cut)
+                self._done(step)
                 raise
             if inspect.isawaitable(value):
                 _discard(value)  # not journaled: a coroutine object is no outcome
                 msg = f"{fid} returned an awaitable; use `await ctx.durable_execute_async(...)`"
                 raise TypeError(msg)
-            self._place(self._finish(fid, digest, value=value))
-            self._persist()
-            self._index += 1
+            self._save(self._finish(fid, digest, value=value), cut=step.cut)
+            self._done(step)
             return value
         finally:
             _RUNNING_CALL.reset(token)
@@ -301,6 +373,7 @@ class DurableContext:
         func: Callable[..., Awaitable[T]],
         *args: Any,
         reconciler: Callable[[], T] | Callable[[], Awaitable[T]] | None = None,
+        name: str | None = None,
         **kwargs: Any,
     ) -> DurableCall[T]: ...
 
@@ -310,6 +383,7 @@ class DurableContext:
         func: Callable[..., T],
         *args: Any,
         reconciler: Callable[[], T] | Callable[[], Awaitable[T]] | None = None,
+        name: str | None = None,
         **kwargs: Any,
     ) -> DurableCall[T]: ...
 
@@ -318,48 +392,89 @@ class DurableContext:
         func: Callable[..., Any],
         *args: Any,
         reconciler: Callable[[], Any] | None = None,
+        name: str | None = None,
         **kwargs: Any,
     ) -> DurableCall[Any]:
         """Like :meth:`durable_execute`, returning an awaitable; journals only when awaited.
 
         ``func`` and ``reconciler`` may be coroutine functions (awaited on the loop) or plain
-        functions (run in a worker thread). The PENDING slot is written at await time.
+        functions (run in a worker thread). The call takes its index now; its PENDING slot
+        is written when it is awaited. Await calls in the order they are made.
         """
         rec = validate_reconciler(reconciler)
         self._check_not_nested()
-        return DurableCall(self, func, args, kwargs, rec)
+        return DurableCall(self, func, args, kwargs, rec, name=name)
+
+    def _reserve(self, call: DurableCall[Any]) -> int:
+        self._made.append(call)
+        return self._index + len(self._made) - 1
 
     async def _run_async(self, call: DurableCall[Any]) -> Any:
+        try:
+            self._check_not_nested()
+            self._check_turn(call)
+            if self._lock is None:
+                self._lock = asyncio.Lock()
+            async with self._lock:
+                self._check_turn(call)
+                return await self._step_async(call)
+        finally:
+            self._retire(call)
+
+    def _check_turn(self, call: DurableCall[Any]) -> None:
+        if self._unsettled is not None:
+            raise self._unsettled
+        if call not in self._made:
+            msg = (
+                f"durable call #{call._index} ({call._fid}) of {self._state_key} is void: a "
+                "call made before it ended without a journaled outcome; make the call again"
+            )
+            raise DurableExecutionError(msg)
+        for earlier in self._made:
+            if earlier is call:
+                return
+            if not earlier._awaited:
+                msg = (
+                    f"durable call #{call._index} ({call._fid}) was awaited before call "
+                    f"#{earlier._index} ({earlier._fid}), which was made first; await durable "
+                    "calls in the order they are made (asyncio.gather keeps it)"
+                )
+                raise DurableExecutionError(msg)
+
+    def _retire(self, call: DurableCall[Any]) -> None:
+        if call not in self._made:
+            return
+        if self._index > call._index:
+            self._made.remove(call)
+        else:  # no outcome journaled: the indexes taken after it are not valid any more
+            self._made.clear()
+
+    async def _step_async(self, call: DurableCall[Any]) -> Any:
         fid, digest, rec = call._fid, call._digest, call._reconciler
-        self._check_not_nested()
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            step = self._plan(fid, digest, reconcile=rec is not None)
-            if step.mode is _Mode.REPLAY:
-                return self._replay(step)
-            self._busy = True
-            token = _RUNNING_CALL.set(id(self))
+        step = self._plan(fid, digest, reconcile=rec is not None)
+        if step.mode is _Mode.REPLAY:
+            return self._replay(step)
+        self._busy = True
+        token = _RUNNING_CALL.set(id(self))
+        try:
+            await self._aprepare(step, fid, digest)
+            if step.mode is _Mode.RECONCILE and rec is not None:
+                target: Callable[[], Any] = rec
+            else:
+                target = functools.partial(call._func, *call._args, **call._kwargs)
             try:
-                await self._aprepare(step, fid, digest)
-                if step.mode is _Mode.RECONCILE and rec is not None:
-                    target: Callable[[], Any] = rec
-                else:
-                    target = functools.partial(call._func, *call._args, **call._kwargs)
-                try:
-                    value = await _call(target)
-                except Exception as exc:
-                    self._place(self._finish(fid, digest, error=exc))
-                    await self._apersist()
-                    self._index += 1
-                    raise
-                self._place(self._finish(fid, digest, value=value))
-                await self._apersist()
-                self._index += 1
-                return value
-            finally:
-                _RUNNING_CALL.reset(token)
-                self._busy = False
+                value = await _call(target)
+            except Exception as exc:
+                self._unsettle_on_later(exc, step)
+                await self._asave(self._finish(fid, digest, error=exc), cut=step.cut)
+                self._done(step)
+                raise
+            await self._asave(self._finish(fid, digest, value=value), cut=step.cut)
+            self._done(step)
+            return value
+        finally:
+            _RUNNING_CALL.reset(token)
+            self._busy = False
 
     # -- the state machine ------------------------------------------------------------------
 
@@ -376,12 +491,28 @@ class DurableContext:
         clear = False
         if slot is not None and not slot.matches(fid, digest):
             clear = True  # the action took another path than the journaled run
+            self._diverged(slot, fid)
             slot = None
         if slot is None:
             return _Step(_Mode.EXECUTE, clear=clear, pending=reconcile)
         if slot.effective_status is not CallStatus.PENDING:
             return _Step(_Mode.REPLAY, slot=slot)
-        return _Step(_Mode.RECONCILE if reconcile else _Mode.REEXECUTE, slot=slot)
+        mode = _Mode.RECONCILE if reconcile else _Mode.REEXECUTE
+        return _Step(mode, pending=reconcile, slot=slot)
+
+    def _diverged(self, slot: CallResult, fid: str) -> None:
+        self.counts.diverged += 1
+        _log.warning(
+            "action %s diverged from its journal: state %s call #%d is journaled as %s but "
+            "the run now calls %s (or another argument digest); journaled calls #%d.. are "
+            "dropped and the run goes on from there",
+            self._action,
+            self._state_key,
+            self._index,
+            slot.function_id,
+            fid,
+            self._index,
+        )
 
     def _replay(self, step: _Step) -> Any:
         slot = step.slot
@@ -409,36 +540,47 @@ class DurableContext:
         return self._decode(slot.result_payload, index, slot.function_id)
 
     def _decode(self, payload: bytes, index: int, fid: str) -> Any:
+        where = f"the journaled outcome of call #{index} ({fid}) of {self._state_key}"
         try:
-            return self._codec.decode(payload)
+            codec = codec_of_payload(self._calls_codec, payload)
+        except SerdeError as exc:
+            msg = f"{where} names a codec this client does not know: {exc}"
+            raise DurableExecutionError(msg) from exc
+        try:
+            return codec.decode(payload)
         except Exception as exc:
-            msg = (
-                f"the journaled outcome of call #{index} ({fid}) of {self._state_key} could not "
-                f"be decoded with codec {self._codec.name!r}: {exc}"
-            )
+            msg = f"{where} could not be decoded with codec {codec.name!r}: {exc}"
             raise DurableExecutionError(msg) from exc
 
     def _prepare(self, step: _Step, fid: str, digest: str) -> None:
-        if step.clear:
-            del self._calls[self._index :]
-            if step.pending:  # the reconcile path persists the cleared journal (DESIGN §5)
-                self._persist()
-        if step.pending:
-            self._calls.append(CallResult.pending(fid, digest))
-            self._persist()
-        self._count(step)
+        if step.clear and step.pending:  # the reconcile path persists the cleared journal
+            self._save(None, cut=True)
+        if step.pending and step.slot is None:
+            self._save(CallResult.pending(fid, digest))
 
     async def _aprepare(self, step: _Step, fid: str, digest: str) -> None:
-        if step.clear:
-            del self._calls[self._index :]
-            if step.pending:
-                await self._apersist()
-        if step.pending:
-            self._calls.append(CallResult.pending(fid, digest))
-            await self._apersist()
-        self._count(step)
+        if step.clear and step.pending:
+            await self._asave(None, cut=True)
+        if step.pending and step.slot is None:
+            await self._asave(CallResult.pending(fid, digest))
 
-    def _count(self, step: _Step) -> None:
+    def _unsettle_on_later(self, error: Exception, step: _Step) -> None:
+        """Re-raise a ``ReconcileLater`` of a call with a PENDING slot, journaling nothing."""
+        if not isinstance(error, ReconcileLater) or not step.pending:
+            return
+        error.state_key = self._state_key
+        error.call_index = self._index
+        self._unsettled = error
+        self.counts.unsettled += 1
+        _log.info(
+            "call #%d of state %s stays PENDING: its reconciler will be asked again later",
+            self._index,
+            self._state_key,
+        )
+        raise error
+
+    def _done(self, step: _Step) -> None:
+        self._index += 1
         if step.mode is _Mode.RECONCILE:
             self.counts.reconciled += 1
         elif step.mode is _Mode.REEXECUTE:
@@ -488,11 +630,44 @@ class DurableContext:
                 raise DurableExecutionError(msg) from error
         return payload
 
-    def _place(self, outcome: CallResult) -> None:
-        if self._index < len(self._calls):
-            self._calls[self._index] = outcome
+    # -- persisting: the call list changes only with an acknowledged write --------------------
+
+    def _edit(self, outcome: CallResult | None, *, cut: bool) -> None:
+        """Put ``outcome`` in the slot under the cursor, dropping the slots from it first
+        when ``cut``; payloads journaled in another codec are re-encoded in the store's."""
+        if self._calls_codec != self._codec.name:
+            self._calls[:] = reencode_calls(
+                self._calls, self._calls_codec, self._codec, self._state_key
+            )
+        index = self._index
+        if cut:
+            del self._calls[index:]
+        if outcome is None:
+            return
+        if index < len(self._calls):
+            self._calls[index] = outcome
         else:
             self._calls.append(outcome)
+
+    def _save(self, outcome: CallResult | None, *, cut: bool = False) -> None:
+        before = self._calls[:]
+        try:
+            self._edit(outcome, cut=cut)
+            self._persist()
+        except BaseException:
+            self._calls[:] = before
+            raise
+        self._calls_codec = self._codec.name
+
+    async def _asave(self, outcome: CallResult | None, *, cut: bool = False) -> None:
+        before = self._calls[:]
+        try:
+            self._edit(outcome, cut=cut)
+            await self._apersist()
+        except BaseException:
+            self._calls[:] = before
+            raise
+        self._calls_codec = self._codec.name
 
     def _persist(self) -> None:
         if self._direct is not None:
@@ -517,6 +692,35 @@ class DurableContext:
         if self._working is None:
             self._working = self._state.model_copy(update={"call_results": self._calls})
         return self._working
+
+
+def reencode_calls(
+    calls: list[CallResult], codec_name: str | None, codec: PayloadCodec, skey: str
+) -> list[CallResult]:
+    """``calls`` with every payload not in ``codec`` (read as ``codec_name`` names it, or by
+    content when None) decoded and encoded again with ``codec``."""
+    out: list[CallResult] = []
+    for index, call in enumerate(calls):
+        update: dict[str, bytes] = {}
+        for field, data in (
+            ("result_payload", call.result_payload),
+            ("exception_payload", call.exception_payload),
+        ):
+            if data is None:
+                continue
+            try:
+                source = codec_of_payload(codec_name, data)
+                if source.name != codec.name:
+                    update[field] = codec.encode(source.decode(data))
+            except Exception as exc:
+                msg = (
+                    f"call #{index} ({call.function_id}) of {skey} was journaled with another "
+                    f"codec than the store's {codec.name!r} and cannot be re-encoded: {exc}; "
+                    "open the store with the payload_codec the record names to resume it"
+                )
+                raise DurableExecutionError(msg) from exc
+        out.append(call.model_copy(update=update) if update else call)
+    return out
 
 
 def _direct_store(store: object) -> ViewStore | None:

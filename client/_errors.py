@@ -10,7 +10,10 @@
         │   └── TopicConfigError          the topic exists with the wrong shape
         ├── DurableExecutionError         a durable call could not be journaled or replayed
         │   └── UntrustedPayloadError     a payload failed signature checks; never unpickled
-        └── WorkerError                   the worker was used wrongly (unknown action, ...)
+        ├── ReconcileLater                a reconciler's "unknown yet, ask again later"
+        ├── ResolvedCallError             a call an operator resolved as failed (`resolve`)
+        ├── WorkerError                   the worker was used wrongly (unknown action, ...)
+        └── FunctionIdCollisionWarning    (also a UserWarning) two callables, one function id
 
 Classes are added here, not in the modules that raise them, so the tree stays in one place.
 """
@@ -22,6 +25,9 @@ from actionstate.serde import ActionStateError
 __all__ = [
     "ClientError",
     "DurableExecutionError",
+    "FunctionIdCollisionWarning",
+    "ReconcileLater",
+    "ResolvedCallError",
     "StoreError",
     "StoreReadError",
     "StoreWriteError",
@@ -77,5 +83,31 @@ class UntrustedPayloadError(DurableExecutionError):
     """A payload was unsigned or its signature did not verify; it was not unpickled."""
 
 
+class ReconcileLater(ClientError):
+    """Raised by a reconciler that cannot tell yet whether its call happened.
+
+    Nothing is journaled: the slot stays ``PENDING``, the action stops here and stays
+    incomplete, and a later ``Worker.recover()`` asks the reconciler again. The durable
+    context fills in ``state_key`` and ``call_index`` before the error leaves the call.
+    """
+
+    def __init__(self, message: str = "the outcome is not known yet") -> None:
+        super().__init__(message)
+        self.state_key = ""
+        self.call_index = -1
+
+
+class ResolvedCallError(ClientError):
+    """The outcome of a call an operator resolved as failed with ``actionstate resolve``."""
+
+
 class WorkerError(ClientError):
     """The worker was used wrongly: an unknown action, a duplicate registration, ..."""
+
+
+class FunctionIdCollisionWarning(ClientError, UserWarning):
+    """Two callables running different code got one function id in one action run.
+
+    A replay matches journaled calls by function id and arguments digest, so it cannot tell
+    such calls apart; give each its own id with ``durable_execute(..., name=...)``.
+    """

@@ -14,7 +14,7 @@ from ._base import ScanResult, ViewStore
 from ._errors import StoreReadError, StoreWriteError
 from ._kafka_topic import end_offsets, ensure_topic, partition_count
 from ._kafka_writer import KafkaWriter
-from ._records import Headers, RawRecord, tombstone_headers
+from ._records import Headers, RawRecord, VersionWatch
 from ._settings import KafkaStoreSettings
 
 __all__ = ["KafkaStore"]
@@ -77,8 +77,10 @@ class KafkaStore(ViewStore):
     def _write_tombstones(
         self, partition: int, skeys: list[str]
     ) -> tuple[list[str], StoreWriteError | None]:
-        headers = tombstone_headers()
-        results = self._writer.write_all(partition, [(skey, None, headers) for skey in skeys])
+        records: list[tuple[str, bytes | None, Headers]] = [
+            (skey, None, self._tombstone_headers(skey)) for skey in skeys
+        ]
+        results = self._writer.write_all(partition, records)
         acked = [skey for skey, error in results if error is None]
         errors = [error for _, error in results if error is not None]
         return acked, (errors[0] if errors else None)
@@ -148,6 +150,7 @@ class KafkaStore(ViewStore):
         compaction and transaction markers leave offset gaps, so that record may not exist.
         """
         latest, keyless = scan.latest, scan.keyless
+        watch = None if self._secret is None or history is not None else VersionWatch()
         count = 0
         # The hot loop of a rebuild: it runs once per record, so it stays inline.
         for batch, remaining in self._batches(ranges, scan):
@@ -173,8 +176,12 @@ class KafkaStore(ViewStore):
                     keyless.append(msg)
                 else:
                     latest[key] = msg
+                    if watch is not None:
+                        watch.see(key, msg.headers())
                 count += 1
         scan.records_read += count
+        if watch is not None:
+            scan.regressed = watch.regressed
 
     def _consume_error(
         self, err: KafkaError, msg: Message, remaining: dict[int | None, int]

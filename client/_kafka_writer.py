@@ -43,10 +43,15 @@ def _settle_all(items: list[_Settled]) -> None:
             future.set_result(outcome)
 
 
-def write_error(topic: str, skey: str, err: KafkaError) -> StoreWriteError:
+def write_error(topic: str, skey: str, err: KafkaError, timeout: float) -> StoreWriteError:
     """The error for a write the broker did not acknowledge."""
+    within = (
+        f" within timeout_s={timeout:g}s (are the brokers reachable?)"
+        if err.code() == KafkaError._MSG_TIMED_OUT
+        else ""
+    )
     error = StoreWriteError(
-        f"the state write to topic {topic!r}, key {skey!r} was not acknowledged: "
+        f"the state write to topic {topic!r}, key {skey!r} was not acknowledged{within}: "
         f"{err.str()} ({err.name()}). It may or may not have been stored: retry the put, "
         "or rebuild and look.",
         topic=topic,
@@ -65,10 +70,11 @@ def _outcome(err: KafkaError | None, msg: Message) -> Outcome:
 class KafkaWriter:
     """Writes records to ``topic`` and reports each one's offset once acknowledged."""
 
-    def __init__(self, topic: str, config: dict[str, Any], close_timeout: float) -> None:
+    def __init__(self, topic: str, config: dict[str, Any], timeout: float) -> None:
         self.topic = topic
         self._config = config
-        self._close_timeout = close_timeout
+        # librdkafka fails each write after this (message.timeout.ms); closing waits as long.
+        self._timeout = timeout
         self._lock = threading.Lock()
         self._sync: Producer | None = None
         self._async: Producer | None = None
@@ -107,7 +113,7 @@ class KafkaWriter:
         while not self._stop.is_set():
             producer.poll(_POLL_WAIT_S)
             self._hand_over()
-        deadline = time.monotonic() + self._close_timeout
+        deadline = time.monotonic() + self._timeout
         while len(producer) and time.monotonic() < deadline:
             producer.poll(_POLL_WAIT_S)
             self._hand_over()
@@ -165,7 +171,7 @@ class KafkaWriter:
                 self.topic, value, key=skey, partition=partition, headers=headers, on_delivery=done
             )
         except KafkaException as exc:
-            raise write_error(self.topic, skey, exc.args[0]) from exc
+            raise write_error(self.topic, skey, exc.args[0], self._timeout) from exc
 
     def _produce_blocking(
         self, producer: Producer, partition: int, skey: str, value: bytes | None, headers: Headers
@@ -195,7 +201,7 @@ class KafkaWriter:
             producer.poll(_SLICE_S)
         err, offset = outcome[0]
         if err is not None:
-            raise write_error(self.topic, skey, err)
+            raise write_error(self.topic, skey, err, self._timeout)
         return offset
 
     def write_all(
@@ -216,7 +222,8 @@ class KafkaWriter:
             while not outcome:
                 producer.poll(_SLICE_S)
             err = outcome[0][0]
-            results.append((skey, None if err is None else write_error(self.topic, skey, err)))
+            error = None if err is None else write_error(self.topic, skey, err, self._timeout)
+            results.append((skey, error))
         return results
 
     async def awrite(self, partition: int, skey: str, value: bytes, headers: Headers) -> int:
@@ -238,7 +245,7 @@ class KafkaWriter:
                 await asyncio.sleep(_FULL_QUEUE_WAIT_S)
         err, offset = await future
         if err is not None:
-            raise write_error(self.topic, skey, err)
+            raise write_error(self.topic, skey, err, self._timeout)
         return offset
 
     def close(self) -> None:
@@ -247,7 +254,7 @@ class KafkaWriter:
             if self._closed:
                 return
             self._closed = True
-        if self._sync is not None and self._sync.flush(self._close_timeout):
+        if self._sync is not None and self._sync.flush(self._timeout):
             self._give_up(self._sync)
         self._stop.set()
         if self._poller is not None:

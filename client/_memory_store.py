@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterator
 
 from ._base import ScanResult, ViewStore
 from ._errors import StoreWriteError
-from ._records import DEFAULT_CODEC, Headers, LogRecord, RawRecord, tombstone_headers
+from ._records import DEFAULT_CODEC, Headers, LogRecord, RawRecord, VersionWatch
 
 __all__ = ["MemoryLog", "MemoryStore"]
 
@@ -82,23 +82,27 @@ class MemoryStore(ViewStore):
     def _write_tombstones(
         self, partition: int, skeys: list[str]
     ) -> tuple[list[str], StoreWriteError | None]:
-        headers = tombstone_headers()
         for skey in skeys:
-            self.log.append(partition, skey.encode(), None, headers)
+            self.log.append(partition, skey.encode(), None, self._tombstone_headers(skey))
         return skeys, None
 
     def _scan(self, starts: dict[int, int]) -> ScanResult:
         ends = self.log.end_offsets()
         scan = ScanResult()
+        watch = None if self._secret is None else VersionWatch()
         for partition, start in starts.items():
             records = self.log.read(partition, start, ends[partition])
             for record in records:
                 key = record.key()
                 if key is None:
                     scan.keyless.append(record)
-                else:
-                    scan.latest[key] = record
+                    continue
+                scan.latest[key] = record
+                if watch is not None:
+                    watch.see(key, record.headers())
             scan.records_read += len(records)
+        if watch is not None:
+            scan.regressed = watch.regressed
         return scan
 
     def _reread(self, starts: dict[int, int], partitions: Collection[int]) -> Iterator[RawRecord]:

@@ -2,9 +2,10 @@
 
 A backend scans its partitions keeping only the latest record per key (the cheap part
 that touches every record) and hands them here. Only those records are checked; when
-the latest one of a key is bad, the backend re-reads that key's partitions so the
-newest record that *is* good (or a tombstone) wins, as if the bad ones were never
-written.
+the latest one of a key is bad, or (with a signing secret) the key's write versions did
+not rise through the log, the backend re-reads that key's partitions and its records are
+walked in order: each good record whose version is above the last one accepted wins, so
+the result is as if the bad and the replayed records were never written.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Iterable
 
-from ._records import RawRecord, check_record, split_state_key
+from ._records import Checked, RawRecord, check_record, split_state_key
 from ._store import BadRecord
 from ._view import Entry, StateView
 
@@ -88,17 +89,20 @@ class _Finisher:
 
     def accept(self, record: RawRecord, skey: str, agent_key: str, seq: int) -> bool:
         """Add ``record`` to the result if it is good; False (and counted) if bad."""
-        value = record.value()
-        if value is None:
-            self.deleted.append((agent_key, skey))
-            return True
-        checked = check_record(skey, value, record.headers(), self.secret)
+        checked = check_record(skey, record.value(), record.headers(), self.secret)
         if checked.reason is not None:
             self.bad(record, checked.reason, checked.detail)
             return False
-        entry = Entry(value, checked.codec, _partition(record), _offset(record))
-        self.live.append((agent_key, seq, skey, entry))
+        self.add(record, checked, skey, agent_key, seq)
         return True
+
+    def add(self, record: RawRecord, checked: Checked, skey: str, agent_key: str, seq: int) -> None:
+        value = record.value()
+        if value is None:
+            self.deleted.append((agent_key, skey))
+            return
+        entry = Entry(value, checked.codec, _partition(record), _offset(record), checked.version)
+        self.live.append((agent_key, seq, skey, entry))
 
 
 def finish_rebuild(
@@ -109,18 +113,23 @@ def finish_rebuild(
     secret: bytes | None,
     view: StateView,
     reread: Reread,
+    regressed: Collection[bytes] = (),
 ) -> RebuildResult:
-    """Check the latest record of every key, repair keys whose latest is bad, load ``view``."""
+    """Check the latest record of every key, repair keys whose latest is bad or whose
+    write versions did not rise (``regressed``), load ``view``."""
     finisher = _Finisher(topic, secret)
     for record in keyless:
         finisher.bad(record, "key", "record has no key")
+    # key -> (state key, agent key, seq, offset the walk stops before)
     repair: dict[bytes, tuple[str, str, int, int]] = {}
     for raw, record in latest.items():
         parsed = finisher.parse_key(record)
         if parsed is None:
             continue
         skey, agent_key, seq = parsed
-        if not finisher.accept(record, skey, agent_key, seq):
+        if raw in regressed:
+            repair[raw] = (skey, agent_key, seq, _offset(record) + 1)
+        elif not finisher.accept(record, skey, agent_key, seq):
             repair[raw] = (skey, agent_key, seq, _offset(record))
     if repair:
         _repair(finisher, repair, latest, reread)
@@ -144,25 +153,32 @@ def _repair(
     latest: dict[bytes, RawRecord],
     reread: Reread,
 ) -> None:
-    # Newest good record (or tombstone) per key, among those older than the bad latest.
-    chosen: dict[bytes, RawRecord] = {}
+    # The last good record (or tombstone) of each key, walking its records in log order;
+    # with a secret a record must also carry a higher write version than the last accepted.
+    chosen: dict[bytes, tuple[RawRecord, Checked]] = {}
     partitions = {_partition(latest[raw]) for raw in repair}
     for record in reread(partitions):
         raw = record.key()
         if raw is None or raw not in repair:
             continue
-        skey, _agent, _seq, bad_offset = repair[raw]
-        if _offset(record) >= bad_offset:
+        skey, _agent, _seq, until = repair[raw]
+        if _offset(record) >= until:
             continue
-        value = record.value()
-        if value is None:
-            chosen[raw] = record
-            continue
-        checked = check_record(skey, value, record.headers(), finisher.secret)
-        if checked.reason is None:
-            chosen[raw] = record
-        else:
+        checked = check_record(skey, record.value(), record.headers(), finisher.secret)
+        if checked.reason is not None:
             finisher.bad(record, checked.reason, checked.detail)
-    for raw, record in chosen.items():
-        skey, agent_key, seq, _bad_offset = repair[raw]
-        finisher.accept(record, skey, agent_key, seq)
+            continue
+        last = chosen.get(raw)
+        if finisher.secret is not None and last is not None:
+            before = last[1].version or 0
+            if (checked.version or 0) <= before:
+                detail = (
+                    f"write version {checked.version} is not above version {before} at offset "
+                    f"{_offset(last[0])}: an older record of the key appended again"
+                )
+                finisher.bad(record, "version", detail)
+                continue
+        chosen[raw] = (record, checked)
+    for raw, (record, checked) in chosen.items():
+        skey, agent_key, seq, _until = repair[raw]
+        finisher.add(record, checked, skey, agent_key, seq)

@@ -10,12 +10,14 @@ import functools
 import pickle
 import re
 import sys
+import time
 from dataclasses import dataclass
 from importlib import metadata
 from typing import NamedTuple, Protocol
 
 from actionstate.serde import (
     HEADER_CODEC,
+    HEADER_VERSION,
     ActionState,
     Event,
     RecordMeta,
@@ -41,14 +43,16 @@ __all__ = [
     "Located",
     "LogRecord",
     "RawRecord",
+    "VersionWatch",
     "action_part_of",
     "check_record",
     "encode_record",
     "event_part_of",
     "locate",
+    "next_version",
     "partition_of",
     "split_state_key",
-    "tombstone_headers",
+    "tombstone_meta",
     "validate_seq",
 ]
 
@@ -196,10 +200,20 @@ def partition_of(agent_key: str, num_partitions: int) -> int:
     return partition_for(agent_key, num_partitions)
 
 
+def next_version(known: int | None) -> int:
+    """The write version of a key's next record: above the last one known for the key, and
+    at least the writer's clock in microseconds, so a writer that never saw the key's
+    latest record (it was pruned, or written before this process rebuilt) still writes a
+    newer version than it in practice."""
+    floor = 0 if known is None else known + 1
+    return max(floor, time.time_ns() // 1000)
+
+
 def encode_record(
-    skey: str, state: object, *, codec: str, secret: bytes | None
+    skey: str, state: object, *, codec: str, secret: bytes | None, version: int | None
 ) -> tuple[bytes, Headers]:
-    """The record value and headers for ``state`` under ``skey``."""
+    """The record value and headers for ``state`` under ``skey``; signed records carry
+    ``version`` (:func:`next_version`), unsigned ones carry none."""
     if not isinstance(state, ActionState):
         raise TypeError(
             f"state must be an actionstate.serde.ActionState, got {type(state).__name__}"
@@ -207,10 +221,21 @@ def encode_record(
     value = encode_action_state(state)
     if secret is None:
         return value, _unsigned_headers(codec)
-    signature = sign_record(skey, value, secret)
-    meta = RecordMeta(codec=codec, writer=WRITER, schema=SCHEMA_VERSION, signature=signature)
+    meta = _signed_meta(skey, value, secret, codec=codec, version=version)
     headers: Headers = [*meta.to_headers()]
     return value, headers
+
+
+def _signed_meta(
+    skey: str, value: bytes | None, secret: bytes, *, codec: str | None, version: int | None
+) -> RecordMeta:
+    if version is None:
+        raise ValueError("a signed record needs its write version: pass next_version(...)")
+    signature = sign_record(skey, value, secret, codec=codec, version=version)
+    schema = None if value is None else SCHEMA_VERSION
+    return RecordMeta(
+        codec=codec, writer=WRITER, schema=schema, version=version, signature=signature
+    )
 
 
 @functools.lru_cache(maxsize=16)
@@ -220,10 +245,15 @@ def _unsigned_headers(codec: str) -> Headers:
     return headers
 
 
-def tombstone_headers() -> Headers:
-    """Headers of a tombstone: only who wrote it."""
-    headers: Headers = [*RecordMeta(writer=WRITER).to_headers()]
-    return headers
+_UNSIGNED_TOMBSTONE = RecordMeta(writer=WRITER)
+
+
+def tombstone_meta(skey: str, *, secret: bytes | None, version: int | None) -> RecordMeta:
+    """The metadata of a tombstone: who wrote it and, with a secret, its write version and
+    signature (a tombstone deletes a state, so it is verified like a value)."""
+    if secret is None:
+        return _UNSIGNED_TOMBSTONE
+    return _signed_meta(skey, None, secret, codec=None, version=version)
 
 
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -256,30 +286,84 @@ class Checked(NamedTuple):
     reason: str | None
     detail: str
     codec: str | None
+    version: int | None = None
+
+
+_TOMBSTONE_OK = Checked(None, "", None)
 
 
 def check_record(
     skey: str,
-    value: bytes,
+    value: bytes | None,
     headers: Headers | dict[str, HeaderValue] | None,
     secret: bytes | None,
 ) -> Checked:
-    """Check a record's headers, signature (when a secret is set) and value shape."""
+    """Check a record's headers, signature (when a secret is set: over the key, value,
+    codec and write version, which must be present) and value shape. ``value`` None is a
+    tombstone: with a secret it must be signed too."""
+    version = None
     try:
         if secret is None:
+            if value is None:
+                return _TOMBSTONE_OK
             codec = _codec_of(headers)
         else:
             meta = RecordMeta.from_headers(headers)
-            codec = _intern(meta.codec)
-            if not verify_record(skey, value, meta.signature, secret):
-                detail = "unsigned" if meta.signature is None else "signature does not verify"
-                return Checked("signature", detail, codec)
+            codec, version = _intern(meta.codec), meta.version
+            problem = _signature_problem(skey, value, meta, secret)
+            if problem is not None:
+                return Checked("signature", problem, codec, version)
     except SerdeError as exc:
         return Checked("headers", str(exc), None)
+    if value is None:
+        return Checked(None, "", None, version)
     problem = _check_value(value)
     if problem is not None:
-        return Checked("value", problem, codec)
-    return Checked(None, "", codec)
+        return Checked("value", problem, codec, version)
+    return Checked(None, "", codec, version)
+
+
+def _signature_problem(
+    skey: str, value: bytes | None, meta: RecordMeta, secret: bytes
+) -> str | None:
+    kind = "tombstone" if value is None else "record"
+    if meta.signature is None:
+        return f"unsigned {kind}"
+    if meta.version is None:
+        return f"signed {kind} without a write version header ({HEADER_VERSION})"
+    if not verify_record(
+        skey, value, meta.signature, secret, codec=meta.codec, version=meta.version
+    ):
+        return "signature does not verify"
+    return None
+
+
+class VersionWatch:
+    """The write versions a scan met per key, and the keys whose versions did not rise.
+
+    Used only with a signing secret. Versions are read before anything is verified, so a
+    key listed in ``regressed`` is one to re-check record by record, not a verdict.
+    """
+
+    __slots__ = ("_peaks", "regressed")
+
+    def __init__(self) -> None:
+        self._peaks: dict[bytes, int] = {}
+        self.regressed: set[bytes] = set()
+
+    def see(self, key: bytes, headers: Headers | dict[str, HeaderValue] | None) -> None:
+        """Note one record of ``key``, in log order."""
+        try:
+            version = RecordMeta.from_headers(headers).version
+        except SerdeError:
+            return  # refused by check_record wherever it matters
+        if version is None:
+            return
+        peak = self._peaks.get(key)
+        if peak is not None and version <= peak:
+            self.regressed.add(key)
+        else:
+            self._peaks[key] = version
 
 
 def _intern(codec: str | None) -> str | None:

@@ -8,7 +8,11 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["KafkaStoreSettings"]
+from actionstate.serde import get_codec
+
+__all__ = ["DEFAULT_TIMEOUT_S", "KafkaStoreSettings"]
+
+DEFAULT_TIMEOUT_S = 30.0
 
 ClientValue = str | int | float | bool
 
@@ -24,6 +28,8 @@ _RESERVED = {
     "enable.auto.commit": "rebuild never commits offsets",
     "enable.partition.eof": "rebuild relies on end-of-partition events",
     "allow.auto.create.topics": "the store creates its topic itself, compacted",
+    "message.timeout.ms": "use timeout_s: a write fails with StoreWriteError after it",
+    "delivery.timeout.ms": "use timeout_s: a write fails with StoreWriteError after it",
 }
 
 Role = Literal["producer", "consumer", "admin"]
@@ -56,7 +62,9 @@ class KafkaStoreSettings(BaseSettings):
     create_topic: bool = True
     signing_secret: SecretStr | None = None
     payload_codec: str = "cloudpickle"
-    timeout_s: float = Field(default=30.0, gt=0)
+    timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, le=86_400)
+    """Seconds any broker operation may take: a write not acknowledged within it raises
+    ``StoreWriteError``; admin requests and a stalled rebuild fail after it too."""
     security_protocol: str | None = None
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
@@ -65,6 +73,11 @@ class KafkaStoreSettings(BaseSettings):
     client_config: dict[str, ClientValue] = Field(default_factory=dict)
     producer_config: dict[str, ClientValue] = Field(default_factory=dict)
     consumer_config: dict[str, ClientValue] = Field(default_factory=dict)
+
+    @field_validator("payload_codec")
+    @classmethod
+    def _known_codec(cls, value: str) -> str:
+        return get_codec(value).name  # an unknown name is refused with the known ones listed
 
     @field_validator("client_config", "producer_config", "consumer_config")
     @classmethod
@@ -101,6 +114,8 @@ class KafkaStoreSettings(BaseSettings):
         if role == "producer":
             config.update({"linger.ms": 0})
             config.update(self.producer_config)
+            # librdkafka retries a write until this expires, then reports it failed.
+            config["message.timeout.ms"] = max(1, round(self.timeout_s * 1000))
             config.update({"enable.idempotence": True, "acks": "all"})
         elif role == "consumer":
             config.update({"auto.offset.reset": "earliest", "fetch.wait.max.ms": 50})

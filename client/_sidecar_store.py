@@ -12,6 +12,7 @@ import base64
 import binascii
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ from actionstate.serde import RecordMeta, validate_agent_key
 from ._base import ScanResult, ViewStore
 from ._errors import StoreError, StoreReadError, StoreWriteError
 from ._records import DEFAULT_CODEC, Headers, LogRecord, RawRecord, validate_seq
+from ._settings import DEFAULT_TIMEOUT_S
 from ._store import BadRecord, RebuildReport
 
 __all__ = ["SidecarStore"]
@@ -30,6 +32,14 @@ _HEADER_CODEC = "ActionState-Codec"
 _HEADER_WRITER = "ActionState-Writer"
 _HEADER_SCHEMA = "ActionState-Schema"
 _HEADER_SIGNATURE = "ActionState-Signature"
+_HEADER_VERSION = "ActionState-Version"
+
+
+def answer_within(sidecar_timeout: float) -> float:
+    """How long to wait for the sidecar's answer, given its own ``timeout_s``: a write
+    waits up to one timeout for the broker, a snapshot up to two (the topic's end, then
+    the view reaching it); one second more leaves room for the answer to arrive."""
+    return 2 * sidecar_timeout + 1.0
 
 
 def _detail(response: httpx.Response) -> str:
@@ -47,11 +57,15 @@ def _http_headers(token: str | None) -> dict[str, str]:
 class SidecarStore(ViewStore):
     """An ``ActionStateStore`` backed by a sidecar (``actionstate serve``) over HTTP.
 
-    ``SidecarStore("http://127.0.0.1:8080", token=..., signing_secret=...)``. The topic and
-    its partition count are the sidecar's. Like ``KafkaStore``, the view starts empty:
+    ``SidecarStore("http://127.0.0.1:8080", token=..., signing_secret=...)``. The topic,
+    its partition count and the time to wait for an answer (longer than the sidecar's
+    own write timeout, so a failed write arrives as the sidecar's error, never as a
+    timeout here) come from the sidecar. Like ``KafkaStore``, the view starts empty:
     call ``rebuild()`` to load it. A record the sidecar holds but this store refuses
     (a signature that does not verify with ``signing_secret``) is counted as bad, and the
-    key is left out: the sidecar keeps no older versions to fall back on.
+    key is left out: the sidecar keeps no older versions to fall back on. ``prune``'s
+    tombstones are written by the sidecar, signed only if it has the secret too (which
+    refusing replayed records in its view needs as well).
     """
 
     def __init__(
@@ -61,20 +75,22 @@ class SidecarStore(ViewStore):
         token: str | None = None,
         signing_secret: str | None = None,
         payload_codec: str = DEFAULT_CODEC,
-        timeout_s: float = 30.0,
     ) -> None:
         self.url = url.rstrip("/")
         self._token = token
-        self._timeout = httpx.Timeout(timeout_s)
+        # Until the sidecar said its own timeout: what a sidecar uses by default.
+        self._timeout = httpx.Timeout(answer_within(DEFAULT_TIMEOUT_S))
         self._client = httpx.Client(
             base_url=self.url, headers=_http_headers(token), timeout=self._timeout
         )
         self._remote_bad: list[BadRecord] = []
         try:
             status = self._status()
+            self._timeout = httpx.Timeout(answer_within(float(status["timeout_s"])))
         except BaseException:
             self._client.close()
             raise
+        self._client.timeout = self._timeout
         super().__init__(
             topic=str(status["topic"]),
             codec=payload_codec,
@@ -115,15 +131,15 @@ class SidecarStore(ViewStore):
     @staticmethod
     def _put_headers(headers: Headers) -> dict[str, str]:
         meta = RecordMeta.from_headers(headers)
+        fields = {
+            _HEADER_CODEC: meta.codec,
+            _HEADER_WRITER: meta.writer,
+            _HEADER_SCHEMA: meta.schema,
+            _HEADER_VERSION: meta.version,
+            _HEADER_SIGNATURE: meta.signature,
+        }
         out = {"Content-Type": "application/json"}
-        if meta.codec is not None:
-            out[_HEADER_CODEC] = meta.codec
-        if meta.writer is not None:
-            out[_HEADER_WRITER] = meta.writer
-        if meta.schema is not None:
-            out[_HEADER_SCHEMA] = str(meta.schema)
-        if meta.signature is not None:
-            out[_HEADER_SIGNATURE] = meta.signature
+        out.update({name: str(value) for name, value in fields.items() if value is not None})
         return out
 
     def _write_error(self, skey: str, cause: str, *, retriable: bool) -> StoreWriteError:
@@ -179,7 +195,9 @@ class SidecarStore(ViewStore):
         acked: list[str] = []
         for skey in skeys:
             try:
-                response = self._client.delete(f"/v1/states/{skey}")
+                response = self._client.delete(
+                    f"/v1/states/{skey}", headers=self._put_headers(self._tombstone_headers(skey))
+                )
                 self._written(skey, response)
             except httpx.HTTPError as exc:
                 return acked, self._write_error(skey, repr(exc), retriable=True)
@@ -232,16 +250,13 @@ class SidecarStore(ViewStore):
         scan.last_record_at = time.perf_counter()
         key = str(line["key"]).encode()
         value: bytes | None = None
-        headers: Headers = []
+        meta = RecordMeta(
+            writer=line["writer"], version=line["version"], signature=line["signature"]
+        )
         if kind == "state":
             value = base64.b64decode(line["value"], validate=True)
-            meta = RecordMeta(
-                codec=line["codec"],
-                writer=line["writer"],
-                schema=line["schema"],
-                signature=line["signature"],
-            )
-            headers = [*meta.to_headers()]
+            meta = replace(meta, codec=line["codec"], schema=line["schema"])
+        headers: Headers = [*meta.to_headers()]
         scan.latest[key] = LogRecord(
             key, value, headers, int(line["partition"]), int(line["offset"])
         )

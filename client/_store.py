@@ -5,11 +5,18 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Protocol, Self, runtime_checkable
+from typing import NamedTuple, Protocol, Self, runtime_checkable
 
-from actionstate.serde import ActionState, Event, StateKey
+from actionstate.serde import ActionState, Event, PayloadCodec, StateKey
 
-__all__ = ["ActionStateStore", "BadRecord", "RebuildReport"]
+__all__ = ["ActionStateStore", "BadRecord", "RebuildReport", "StoredState"]
+
+
+class StoredState(NamedTuple):
+    """A stored state and the payload codec its record names (None: no codec header)."""
+
+    state: ActionState
+    codec: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,8 +24,9 @@ class BadRecord:
     """A record rebuild skipped, located by topic, partition and offset (never its contents).
 
     ``reason`` is one of ``"key"`` (missing or unparseable state key), ``"value"`` (not an
-    ActionState), ``"headers"`` (malformed project headers) or ``"signature"`` (unsigned or
-    tampered while a signing secret is configured).
+    ActionState), ``"headers"`` (malformed project headers), ``"signature"`` (unsigned or
+    tampered while a signing secret is configured; tombstones too) or ``"version"`` (a
+    signed record whose write version is not above its key's last good one: replayed).
     """
 
     topic: str
@@ -58,6 +66,11 @@ class ActionStateStore(Protocol):
     ``state_key(key, seq, event_uuid(event.attributes), action_uuid(action))``.
     """
 
+    @property
+    def payload_codec(self) -> PayloadCodec:
+        """The codec call outcomes are written with; every record names it in a header."""
+        ...
+
     def put(self, key: str, seq: int, action: str, event: Event, state: ActionState) -> None:
         """Store ``state``; returns once it is durable, raises ``StoreWriteError`` if not."""
         ...
@@ -68,6 +81,10 @@ class ActionStateStore(Protocol):
 
     def get(self, key: str, seq: int, action: str, event: Event) -> ActionState | None:
         """The stored state, or None; a newer seq for ``key`` invalidates later states."""
+        ...
+
+    def get_stored(self, key: str, seq: int, action: str, event: Event) -> StoredState | None:
+        """Like ``get``, with the payload codec the state's record names."""
         ...
 
     def rebuild(
@@ -94,6 +111,10 @@ class ActionStateStore(Protocol):
 
     def states(self) -> list[tuple[StateKey, ActionState]]:
         """A snapshot of every live state in the view."""
+        ...
+
+    def stored_states(self) -> list[tuple[StateKey, StoredState]]:
+        """Like ``states``, with the payload codec each state's record names."""
         ...
 
     def close(self) -> None:

@@ -24,6 +24,7 @@ class Entry(NamedTuple):
     codec: str | None
     partition: int
     offset: int
+    version: int | None = None  # the record's write version (signed records only)
 
 
 class StateView:
@@ -70,6 +71,16 @@ class StateView:
                 self._put(agent_key, seq, skey, entry)
             for agent_key, skey in deleted:
                 self._remove(agent_key, skey)
+
+    def version(self, skey: str) -> int | None:
+        """The write version of ``skey``'s record in the view, if it has one."""
+        entry = self._entries.get(skey)
+        return None if entry is None else entry.version
+
+    def get(self, skey: str) -> Entry | None:
+        """The entry of ``skey`` as the view holds it (no divergence rule applied)."""
+        with self._lock:
+            return self._entries.get(skey)
 
     def lookup(self, agent_key: str, seq: int, skey: str) -> Entry | None:
         """The entry of ``skey``, after applying Flink Agents' divergence rule.

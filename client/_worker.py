@@ -6,7 +6,9 @@ registered name) and calls it again with ``data`` and a :class:`DurableContext` 
 journaled calls.
 
 An action that raises leaves its state incomplete, with the calls it made journaled: a later
-``recover()`` (after a fix, say) resumes it. Sync actions run in the calling thread
+``recover()`` (after a fix, say) resumes it. A reconciler that answers ``ReconcileLater``
+leaves its call PENDING: ``recover()`` reports it in ``RecoveryReport.unsettled`` and the
+next ``recover()`` asks again. Sync actions run in the calling thread
 (``asubmit`` moves them to a worker thread); async actions run on an event loop
 (``submit`` starts one with ``asyncio.run``).
 """
@@ -25,12 +27,10 @@ import orjson
 
 from actionstate.client._call_id import is_async_callable
 from actionstate.client._durable import CallCounts, DurableContext
-from actionstate.client._errors import WorkerError
+from actionstate.client._errors import ReconcileLater, WorkerError
 from actionstate.serde import (
-    CLOUDPICKLE_CODEC,
     ActionState,
     Event,
-    PayloadCodec,
     StateKey,
     action_uuid,
     event_uuid,
@@ -39,9 +39,9 @@ from actionstate.serde import (
 )
 
 if TYPE_CHECKING:
-    from actionstate.client._store import ActionStateStore, RebuildReport
+    from actionstate.client._store import ActionStateStore, RebuildReport, StoredState
 
-__all__ = ["RecoveryFailure", "RecoveryReport", "UnknownActionState", "Worker"]
+__all__ = ["RecoveryFailure", "RecoveryReport", "UnknownActionState", "UnsettledCall", "Worker"]
 
 ActionFunc = Callable[[Any, DurableContext], Any]
 F = TypeVar("F", bound=ActionFunc)
@@ -61,6 +61,19 @@ class RecoveryFailure:
     def message(self) -> str:
         """``"<ExceptionType>: <message>"`` of the error."""
         return f"{type(self.error).__name__}: {self.error}"
+
+
+@dataclass(frozen=True)
+class UnsettledCall:
+    """A PENDING call whose reconciler answered ``ReconcileLater``; its action stays incomplete.
+
+    A later ``recover()`` asks the reconciler again; ``actionstate resolve`` settles it by hand.
+    """
+
+    state_key: str
+    action: str
+    call_index: int
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -85,6 +98,8 @@ class RecoveryReport:
     """How the durable calls of the resumed actions were resolved."""
     failures: list[RecoveryFailure] = field(default_factory=list)
     unknown_actions: list[UnknownActionState] = field(default_factory=list)
+    unsettled: list[UnsettledCall] = field(default_factory=list)
+    """Calls left PENDING because their reconciler answered ``ReconcileLater``."""
     rebuild: RebuildReport | None = None
     """The store's report of the rebuild recovery started with."""
 
@@ -109,9 +124,14 @@ class RecoveryReport:
         return self.calls.executed
 
     @property
+    def calls_diverged(self) -> int:
+        """Calls that did not match their journaled slot (the action took another path)."""
+        return self.calls.diverged
+
+    @property
     def ok(self) -> bool:
         """True when every unfinished state completed and none had an unknown action."""
-        return not self.failures and not self.unknown_actions
+        return not self.failures and not self.unknown_actions and not self.unsettled
 
 
 @dataclass(frozen=True)
@@ -139,14 +159,12 @@ class _Done:
 class Worker:
     """Runs registered actions durably over ``store`` and recovers unfinished ones.
 
-    ``codec`` encodes the outcomes of durable calls; it must be the payload codec the
-    store names in its record headers (cloudpickle unless the store was configured
-    otherwise).
+    Outcomes of durable calls are encoded with the store's ``payload_codec`` (its settings
+    are the one place the codec is configured) and replayed with the codec each record names.
     """
 
-    def __init__(self, store: ActionStateStore, *, codec: PayloadCodec = CLOUDPICKLE_CODEC) -> None:
+    def __init__(self, store: ActionStateStore) -> None:
         self._store = store
-        self._codec = codec
         self._actions: dict[str, _Action] = {}
         self._next_seq: dict[str, int] | None = None
         self._seq_lock = threading.Lock()
@@ -235,7 +253,8 @@ class Worker:
         value = _json_value(data, "the submitted event")
         event = Event.input(value)
         number = self._take_seq(key) if seq is None else self._note_seq(key, _check_seq(seq))
-        state = self._store.get(key, number, act.name, event)
+        stored = self._store.get_stored(key, number, act.name, event)
+        state = None if stored is None else stored.state
         if state is not None and state.completed:
             return _Done(_stored_output(state))
         if state is not None and state.task_event is not None:
@@ -247,7 +266,7 @@ class Worker:
             action=act.name,
             event=event,
             state=state,
-            codec=self._codec,
+            state_codec=None if stored is None else stored.codec,
         )
         return _Run(act, ctx, value, fresh=state is None)
 
@@ -269,6 +288,7 @@ class Worker:
         if run.fresh:
             self._store.put(ctx.key, ctx.seq, ctx.action, ctx.event, ctx.snapshot())
         result = run.action.func(run.data, ctx)
+        _check_settled(ctx)
         if inspect.isawaitable(result):
             _close(result)
             msg = (
@@ -285,6 +305,7 @@ class Worker:
         if run.fresh:
             await self._store.aput(ctx.key, ctx.seq, ctx.action, ctx.event, ctx.snapshot())
         result = await run.action.func(run.data, ctx)
+        _check_settled(ctx)
         output = _json_value(result, f"the output of action {ctx.action!r}")
         await self._store.aput(ctx.key, ctx.seq, ctx.action, ctx.event, _completed(ctx, output))
         return output
@@ -295,15 +316,20 @@ class Worker:
         """Rebuild from the store and re-run every unfinished state's action.
 
         Journaled calls replay, PENDING calls go to their reconciler (or run again without
-        one). One failing action does not stop the others; states whose action is not
-        registered are reported and left untouched. ``partitions`` limits the rebuild to the
-        partitions this worker owns.
+        one); a call whose reconciler answers ``ReconcileLater`` stays PENDING and is listed
+        in ``unsettled``, its action left incomplete for the next ``recover()``. Calls that
+        no longer match their journaled slot are counted in ``calls_diverged``. One failing
+        action does not stop the others; states whose action is not registered are reported
+        and left untouched. ``partitions`` limits the rebuild to the partitions this worker
+        owns.
         """
         report = self._start_recovery(partitions)
         for run in self._recoverable(report):
             report.actions_resumed += 1
             try:
                 self._drive(run)
+            except ReconcileLater as later:
+                report.unsettled.append(_unsettled(run, later))
             except Exception as exc:
                 report.failures.append(RecoveryFailure(run.ctx.state_key, run.action.name, exc))
             else:
@@ -318,6 +344,8 @@ class Worker:
             report.actions_resumed += 1
             try:
                 await self._adrive(run)
+            except ReconcileLater as later:
+                report.unsettled.append(_unsettled(run, later))
             except Exception as exc:
                 report.failures.append(RecoveryFailure(run.ctx.state_key, run.action.name, exc))
             else:
@@ -333,9 +361,9 @@ class Worker:
 
     def _recoverable(self, report: RecoveryReport) -> Iterable[_Run]:
         by_uuid = {act.uuid: act for act in self._actions.values()}
-        unfinished = [(k, s) for k, s in self._store.states() if not s.completed]
+        unfinished = [(k, s) for k, s in self._store.stored_states() if not s.state.completed]
         unfinished.sort(key=lambda ks: (ks[0].agent_key, ks[0].seq, str(ks[0].action_uuid)))
-        for skey, state in unfinished:
+        for skey, stored in unfinished:
             text = state_key(skey.agent_key, skey.seq, skey.event_uuid, skey.action_uuid)
             act = by_uuid.get(str(skey.action_uuid))
             if act is None:
@@ -344,7 +372,7 @@ class Worker:
                 )
                 continue
             try:
-                run = _resume(act, self._store, skey, state, self._codec)
+                run = _resume(act, self._store, skey, stored)
             except WorkerError as exc:
                 report.failures.append(RecoveryFailure(text, act.name, exc))
                 continue
@@ -374,10 +402,8 @@ class Worker:
         return self._next_seq
 
 
-def _resume(
-    act: _Action, store: ActionStateStore, skey: StateKey, state: ActionState, codec: PayloadCodec
-) -> _Run:
-    key, seq = skey.agent_key, skey.seq
+def _resume(act: _Action, store: ActionStateStore, skey: StateKey, stored: StoredState) -> _Run:
+    key, seq, state = skey.agent_key, skey.seq, stored.state
     event = state.task_event
     if event is None or "input" not in event.attributes:
         msg = (
@@ -392,9 +418,25 @@ def _resume(
         )
         raise WorkerError(msg)
     ctx = DurableContext(
-        store, key=key, seq=seq, action=act.name, event=event, state=state, codec=codec
+        store,
+        key=key,
+        seq=seq,
+        action=act.name,
+        event=event,
+        state=state,
+        state_codec=stored.codec,
     )
     return _Run(act, ctx, event.attributes["input"], fresh=False)
+
+
+def _check_settled(ctx: DurableContext) -> None:
+    # An action that caught its ReconcileLater and returned must not be marked completed.
+    if ctx.unsettled is not None:
+        raise ctx.unsettled
+
+
+def _unsettled(run: _Run, later: ReconcileLater) -> UnsettledCall:
+    return UnsettledCall(run.ctx.state_key, run.action.name, later.call_index, str(later))
 
 
 def _completed(ctx: DurableContext, output: Any) -> ActionState:

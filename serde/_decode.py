@@ -151,10 +151,8 @@ def _check_event(obj: object, key: str, index: int | None) -> None:
         if type(v) is str:
             _fail(_path(key, index, "id"), f"not a UUID: {v[:40]!r}")
         _expected(_path(key, index, "id"), "a UUID string or null", v)
-    v = obj.get("type", _MISSING)
-    if type(v) is not str or not v:
-        if v is _MISSING:
-            _missing(key, index, "type")
+    v = obj.get("type", _MISSING)  # absent in a Flink Agents 0.2.x event
+    if v is not _MISSING and (type(v) is not str or not v):
         _expected(_path(key, index, "type"), "a non-empty string", v)
     v = obj.get("attributes")
     if v is not None and type(v) is not dict:
@@ -163,19 +161,23 @@ def _check_event(obj: object, key: str, index: int | None) -> None:
 
 def _build_event(obj: dict[str, Any]) -> Event:
     attrs = obj.get("attributes", _MISSING)
-    fields = {"class_name": obj["@class"], "id": obj["id"], "type": obj["type"], READ: obj}
-    if attrs is _MISSING:
+    etype = obj.get("type")  # None: a 0.2.x event, which has no type
+    fields = {"class_name": obj["@class"], "id": obj["id"], "type": etype, READ: obj}
+    fields_set = {"class_name", "id"}
+    found = 2
+    if etype is not None:
+        fields_set.add("type")
         found = 3
-        fields_set = {"class_name", "id", "type"}
+    if attrs is _MISSING:
         fields["attributes"] = {}
     else:
-        found = 4
-        fields_set = {"class_name", "id", "type", "attributes"}
+        found += 1
+        fields_set.add("attributes")
         if attrs is None:
             fields["attributes"] = {}  # Java reads a null map as an empty one
         else:
             fields["attributes"] = attrs
-            if len(obj) == 4:
+            if len(obj) == found:
                 fields[WIRE] = obj  # shares ``attributes``: in-place changes show in both
     return _new_model(Event, fields, fields_set, _extra(obj, _EVENT_KEYS, found))
 
@@ -305,8 +307,8 @@ def _events_valid(items: list[Any] | tuple[Any, ...]) -> bool:
         v = o.get("id", _MISSING)  # null is Java's event without an id; absent is not
         if v is not None and (type(v) is not str or _uuid_match(v) is None):
             return False
-        v = o.get("type")
-        if type(v) is not str or not v:
+        v = o.get("type", _MISSING)
+        if v is not _MISSING and (type(v) is not str or not v):
             return False
         v = o.get("attributes")
         if v is not None and type(v) is not dict:

@@ -93,17 +93,22 @@ def _event_wire(e: Event) -> dict[str, Any]:
         if cached is not None:
             return cached  # type: ignore[no-any-return]
     cls = d["class_name"]
+    etype = d["type"]
     # ``attributes`` goes by reference: in-place changes stay visible.
     read = d.get(READ)
     if read is None:  # built in Python: the order Java writes for the class
-        if cls in _ATTRIBUTES_BEFORE_TYPE:
-            out = {"@class": cls, "id": d["id"], "attributes": d["attributes"], "type": d["type"]}
+        if etype is None:  # a 0.2.x event: no type; subclass fields follow (extra)
+            out = {"@class": cls, "id": d["id"], "attributes": d["attributes"]}
+        elif cls in _ATTRIBUTES_BEFORE_TYPE:
+            out = {"@class": cls, "id": d["id"], "attributes": d["attributes"], "type": etype}
         else:
-            out = {"@class": cls, "id": d["id"], "type": d["type"], "attributes": d["attributes"]}
+            out = {"@class": cls, "id": d["id"], "type": etype, "attributes": d["attributes"]}
         if extra:
             out.update(extra)
     else:  # decoded: the order it was read in (what the Java class wrote)
-        fields = {"@class": cls, "id": d["id"], "type": d["type"], "attributes": d["attributes"]}
+        fields = {"@class": cls, "id": d["id"], "type": etype, "attributes": d["attributes"]}
+        if etype is None:
+            del fields["type"]
         if extra:
             fields.update(extra)
         out = {k: fields.pop(k) for k in read if k in fields}

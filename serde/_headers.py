@@ -1,7 +1,8 @@
 """Kafka record headers carrying the project's metadata, and the record HMAC.
 
 The Java reader rejects unknown JSON properties, so everything the project adds (payload
-codec, writer id, schema version, signature) lives in headers, which Java ignores.
+codec, writer id, schema version, per-key write version, signature) lives in headers,
+which Java ignores.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ __all__ = [
     "HEADER_CODEC",
     "HEADER_SCHEMA",
     "HEADER_SIGNATURE",
+    "HEADER_VERSION",
     "HEADER_WRITER",
     "RecordMeta",
     "sign_record",
@@ -27,6 +29,7 @@ HEADER_CODEC = "actionstate.codec"
 HEADER_WRITER = "actionstate.writer"
 HEADER_SCHEMA = "actionstate.schema"
 HEADER_SIGNATURE = "actionstate.hmac-sha256"
+HEADER_VERSION = "actionstate.version"
 
 HeaderValue = str | bytes | None
 Headers = Iterable[tuple[str, HeaderValue]] | Mapping[str, HeaderValue] | None
@@ -50,6 +53,8 @@ class RecordMeta:
     codec: str | None = None
     writer: str | None = None
     schema: int | None = None
+    version: int | None = None
+    """The key's write version: each record of a key carries a larger one than the last."""
     signature: str | None = None
 
     def to_headers(self) -> list[tuple[str, bytes]]:
@@ -61,6 +66,8 @@ class RecordMeta:
             out.append((HEADER_WRITER, self.writer.encode("utf-8")))
         if self.schema is not None:
             out.append((HEADER_SCHEMA, str(self.schema).encode("ascii")))
+        if self.version is not None:
+            out.append((HEADER_VERSION, str(self.version).encode("ascii")))
         if self.signature is not None:
             out.append((HEADER_SIGNATURE, self.signature.encode("ascii")))
         return out
@@ -82,46 +89,88 @@ class RecordMeta:
             if isinstance(e, SerdeError):
                 raise
             raise SerdeError(f"record headers are not (name, value) pairs: {e}") from None
-        schema_text = found.pop("schema", None)
-        schema = None
-        if schema_text is not None:
-            if not schema_text.isascii() or not schema_text.isdigit():
-                raise SerdeError(
-                    f"expected a non-negative integer, got {schema_text[:40]!r}",
-                    path=f"header {HEADER_SCHEMA}",
-                )
-            schema = int(schema_text)
-        return cls(schema=schema, **found)
+        schema = _count(HEADER_SCHEMA, found.pop("schema", None))
+        version = _count(HEADER_VERSION, found.pop("version", None))
+        return cls(schema=schema, version=version, **found)
+
+
+def _count(name: str, text: str | None) -> int | None:
+    if text is None:
+        return None
+    if not text.isascii() or not text.isdigit() or len(text) > _MAX_DIGITS:
+        raise SerdeError(
+            f"expected a non-negative integer of at most {_MAX_DIGITS} digits, got {text[:40]!r}",
+            path=f"header {name}",
+        )
+    return int(text)
+
+
+_MAX_DIGITS = 19  # what fits a Java long, so any reader can hold it
 
 
 _FIELDS = {
     HEADER_CODEC: "codec",
     HEADER_WRITER: "writer",
     HEADER_SCHEMA: "schema",
+    HEADER_VERSION: "version",
     HEADER_SIGNATURE: "signature",
 }
 
 
-def _mac(key: str, value: bytes, secret: bytes) -> hmac.HMAC:
+# Names the MAC's layout, so a signature made under another layout can never verify.
+_LAYOUT = b"actionstate-record-hmac/2"
+
+
+def _field(mac: hmac.HMAC, data: bytes | None) -> None:
+    # Each field is marked present or absent and length-prefixed, so no two different
+    # (key, codec, version, value) tuples feed the MAC the same bytes: "a"+"bc" != "ab"+"c",
+    # no codec != an empty codec, a tombstone != an empty value.
+    if data is None:
+        mac.update(b"\x00")
+        return
+    mac.update(b"\x01")
+    mac.update(len(data).to_bytes(8, "big"))
+    mac.update(data)
+
+
+def _mac(
+    key: str, value: bytes | None, secret: bytes, codec: str | None, version: int | None
+) -> hmac.HMAC:
     if not secret:
         raise SerdeError("the record signing secret is empty: configure a non-empty key")
-    key_bytes = key.encode("utf-8")
-    # Length-prefixing the key keeps (key, value) pairs unambiguous: "a"+"bc" != "ab"+"c".
-    mac = hmac.new(secret, len(key_bytes).to_bytes(4, "big"), hashlib.sha256)
-    mac.update(key_bytes)
-    mac.update(value)
+    mac = hmac.new(secret, _LAYOUT, hashlib.sha256)
+    _field(mac, key.encode("utf-8"))
+    _field(mac, None if codec is None else codec.encode("utf-8"))
+    _field(mac, None if version is None else str(version).encode("ascii"))
+    _field(mac, value)
     return mac
 
 
-def sign_record(key: str, value: bytes, secret: bytes) -> str:
-    """Hex HMAC-SHA256 of a record's state key and value bytes under ``secret``."""
-    return _mac(key, value, secret).hexdigest()
+def sign_record(
+    key: str,
+    value: bytes | None,
+    secret: bytes,
+    *,
+    codec: str | None = None,
+    version: int | None = None,
+) -> str:
+    """Hex HMAC-SHA256 under ``secret`` of a record's state key, value (None: a
+    tombstone), codec header and write version header."""
+    return _mac(key, value, secret, codec, version).hexdigest()
 
 
-def verify_record(key: str, value: bytes, signature: str | None, secret: bytes) -> bool:
-    """Whether ``signature`` is the HMAC of this key and value; False when it is missing or
-    malformed. Compares in constant time."""
+def verify_record(
+    key: str,
+    value: bytes | None,
+    signature: str | None,
+    secret: bytes,
+    *,
+    codec: str | None = None,
+    version: int | None = None,
+) -> bool:
+    """Whether ``signature`` is :func:`sign_record` of this key, value, codec and version;
+    False when it is missing or malformed. Compares in constant time."""
     if not isinstance(signature, str):
         return False
-    expected = _mac(key, value, secret).hexdigest()
+    expected = _mac(key, value, secret, codec, version).hexdigest()
     return hmac.compare_digest(expected, signature.lower()) if signature.isascii() else False

@@ -165,12 +165,14 @@ class Event(_CachedWireModel):
     and any subclass fields (kept as unknown fields) in the order of the Java class.
 
     ``id`` is a UUID string, or None for a Java event built without one (Java writes
-    ``"id":null``).
+    ``"id":null``). ``type`` is None for a Flink Agents 0.2.x event, which has no such
+    field (it is then left out of the JSON) and keeps its value in subclass fields
+    (``input``, ``output``, ``sourceTimestamp``).
     """
 
     class_name: str = Field(alias="@class")
     id: str | None
-    type: str
+    type: str | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod

@@ -1,7 +1,9 @@
 """Payload codecs for call results and the registry that finds one by its header name.
 
 A record names the codec of its payloads in a Kafka header (``actionstate.codec``), so a
-reader knows whether ``resultPayload`` holds a pickle or JSON. Unpickling runs code: only
+reader knows whether ``resultPayload`` holds a pickle or JSON; a record without that header
+(Java, or Flink Agents' Python runtime through the Java store) is read by content
+(DESIGN §3, :func:`codec_of_payload`). Unpickling runs code: only
 decode cloudpickle payloads from a trusted topic (DESIGN §8).
 """
 
@@ -15,7 +17,7 @@ import orjson
 
 from ._errors import SerdeError
 
-__all__ = ["CLOUDPICKLE_CODEC", "JSON_CODEC", "PayloadCodec", "get_codec"]
+__all__ = ["CLOUDPICKLE_CODEC", "JSON_CODEC", "PayloadCodec", "codec_of_payload", "get_codec"]
 
 
 @runtime_checkable
@@ -90,3 +92,14 @@ def get_codec(name: str) -> PayloadCodec:
     except (KeyError, TypeError):
         known = ", ".join(sorted(_REGISTRY))
         raise SerdeError(f"unknown payload codec {name!r}; known codecs: {known}") from None
+
+
+def codec_of_payload(name: str | None, data: bytes) -> PayloadCodec:
+    """The codec a payload is decoded with: the one its record's header names, else by content.
+
+    Without a header, a payload whose first byte is 0x80 (pickle protocol 2 or later; no JSON
+    text starts with it) is cloudpickle, anything else JSON (what Java's Jackson writes).
+    """
+    if name is not None:
+        return get_codec(name)
+    return CLOUDPICKLE_CODEC if data[:1] == b"\x80" else JSON_CODEC

@@ -11,6 +11,7 @@ __all__ = [
     "HEADER_CODEC",
     "HEADER_SCHEMA",
     "HEADER_SIGNATURE",
+    "HEADER_VERSION",
     "HEADER_WRITER",
     "MAX_SEQ",
     "RECORD_SCHEMAS",
@@ -32,6 +33,7 @@ HEADER_CODEC = "ActionState-Codec"
 HEADER_WRITER = "ActionState-Writer"
 HEADER_SCHEMA = "ActionState-Schema"
 HEADER_SIGNATURE = "ActionState-Signature"
+HEADER_VERSION = "ActionState-Version"
 
 MAX_SEQ = 2**63 - 1  # Java's Long.MAX_VALUE
 _UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -69,6 +71,7 @@ class StateOut(BaseModel):
     codec: str | None = Field(description="payload codec header (None: not named, e.g. Java)")
     writer: str | None
     schema_version: int | None
+    version: int | None = Field(description="the key's write version (signed records)")
     signature: str | None
     completed: bool
     pending_calls: int
@@ -153,6 +156,10 @@ class StatusOut(BaseModel):
     bad_records: int
     bad_samples: list[BadOut]
     caught_up_seconds: float | None
+    timeout_s: float = Field(
+        description="seconds a write may wait for the broker before it fails with a 503"
+    )
+    signing: bool = Field(description="whether the sidecar signs and verifies records")
 
 
 _UUID_ANY = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"

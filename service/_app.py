@@ -16,6 +16,7 @@ from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from actionstate.client._records import next_version, tombstone_meta
 from actionstate.serde import InvalidStateKeyError, validate_agent_key
 from actionstate.service._api import (
     AGENT_KEY_PATTERN,
@@ -47,6 +48,7 @@ from actionstate.service._view import Entry, Tombstone, sort_key
 from actionstate.service._wire import (
     META_PARAMETERS,
     STARTS_PATTERN,
+    TOMBSTONE_PARAMETERS,
     check_key,
     cursor_position,
     matches,
@@ -71,7 +73,7 @@ StateKeyPath = Annotated[
     ),
 ]
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (400, 401, 404, 422, 503)
+    code: {"model": ErrorOut} for code in (400, 401, 404, 409, 422, 503)
 }
 
 
@@ -143,6 +145,8 @@ def _routes(app: FastAPI, sidecar: Sidecar) -> None:  # noqa: PLR0915 - one rout
                 "bad_records": view.bad_records,
                 "bad_samples": samples,
                 "caught_up_seconds": follower.caught_up_seconds,
+                "timeout_s": sidecar.settings.timeout_s,
+                "signing": sidecar.secret is not None,
             }
         )
 
@@ -211,19 +215,21 @@ def _routes(app: FastAPI, sidecar: Sidecar) -> None:  # noqa: PLR0915 - one rout
         },
     )
     async def put_state(state_key: StateKeyPath, request: Request) -> Response:
-        """Write a record; answered once the broker acknowledged it.
+        """Write a record; answered once the broker acknowledged it (503 if it was not
+        within the sidecar's ``timeout_s``).
 
         The body is the record JSON. Its metadata goes in headers: the payload codec
-        (``ActionState-Codec``), writer id, schema version, and an HMAC-SHA256 signature
-        made by the client over the state key and the body, which is then stored exactly
-        as sent (an unsigned body is stored re-encoded in Java's field order). A sidecar
-        with a signing secret signs unsigned records and refuses signatures it cannot
-        verify.
+        (``ActionState-Codec``), writer id, schema version, write version, and an
+        HMAC-SHA256 signature made by the client over the state key, the body, the codec
+        and the version; a signed body is stored exactly as sent (an unsigned one is
+        stored re-encoded in Java's field order). A sidecar with a signing secret (and so
+        a token) signs unsigned records for its authenticated callers, refuses
+        signatures it cannot verify, and refuses a version not above the key's (409).
         """
         agent_key, seq = check_key(state_key)
         signed = request.headers.get(HEADER_SIGNATURE) is not None
         value, state = await validated_body(request, keep_bytes=signed)
-        meta = record_meta(request, state_key, value, sidecar.secret)
+        meta = record_meta(request, state_key, value, sidecar.secret, view.version(state_key))
         started = time.perf_counter()
         partition, offset = await sidecar.journal.write(agent_key, state_key, value, meta)
         metrics.write_latency.labels("put").observe(time.perf_counter() - started)
@@ -231,16 +237,25 @@ def _routes(app: FastAPI, sidecar: Sidecar) -> None:  # noqa: PLR0915 - one rout
         return json_response({"state_key": state_key, "partition": partition, "offset": offset})
 
     @app.delete(
-        "/v1/states/{state_key}", tags=["states"], response_model=DeleteOut, responses=_ERRORS
+        "/v1/states/{state_key}",
+        tags=["states"],
+        response_model=DeleteOut,
+        responses=_ERRORS,
+        openapi_extra={"parameters": TOMBSTONE_PARAMETERS},
     )
-    async def delete_state(state_key: StateKeyPath) -> Response:
-        """Write a tombstone for ``state_key``; answered once the broker acknowledged it."""
+    async def delete_state(state_key: StateKeyPath, request: Request) -> Response:
+        """Write a tombstone for ``state_key``; answered once the broker acknowledged it.
+
+        Signed like a PUT's record (``ActionState-Version`` and ``ActionState-Signature``
+        over the state key and version), or by a sidecar with a signing secret.
+        """
         agent_key, _seq = check_key(state_key)
         existed = view.get(state_key) is not None
+        meta = record_meta(request, state_key, None, sidecar.secret, view.version(state_key))
         started = time.perf_counter()
-        partition, offset = await sidecar.journal.delete(agent_key, state_key)
+        partition, offset = await sidecar.journal.delete(agent_key, state_key, meta)
         metrics.write_latency.labels("delete").observe(time.perf_counter() - started)
-        view.apply_delete(Tombstone(state_key, agent_key, partition, offset))
+        view.apply_delete(Tombstone(state_key, agent_key, partition, offset, meta))
         return json_response(
             {"state_key": state_key, "partition": partition, "offset": offset, "existed": existed}
         )
@@ -261,10 +276,13 @@ def _routes(app: FastAPI, sidecar: Sidecar) -> None:  # noqa: PLR0915 - one rout
 
         async def one(skey: str) -> None:
             async with limit:
+                secret = sidecar.secret
+                version = None if secret is None else next_version(view.version(skey))
+                meta = tombstone_meta(skey, secret=secret, version=version)
                 started = time.perf_counter()
-                partition, offset = await sidecar.journal.delete(body.agent_key, skey)
+                partition, offset = await sidecar.journal.delete(body.agent_key, skey, meta)
                 metrics.write_latency.labels("delete").observe(time.perf_counter() - started)
-                view.apply_delete(Tombstone(skey, body.agent_key, partition, offset))
+                view.apply_delete(Tombstone(skey, body.agent_key, partition, offset, meta))
 
         await asyncio.gather(*(one(k) for k in keys))
         return json_response(

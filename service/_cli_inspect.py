@@ -208,19 +208,27 @@ class _Options:
     agent_key: str | None
     state_key: str | None
     summary: bool
+    history: bool
     follow: bool
     unpickle: bool
     secret: bytes | None
 
 
 class _Printer:
-    """Prints kept records as they come: JSON lines at once, table rows in chunks."""
+    """Prints kept records: JSON lines at once, table rows in chunks.
+
+    Unless ``history`` is set, the records read before the first catch-up are held back and
+    only each key's latest one is printed (at ``flush``): a superseded record is not what is
+    true now. Every record read after that is the newest of its key and printed as it comes.
+    """
 
     def __init__(self, out: Console, opts: _Options) -> None:
         self.out = out
         self.opts = opts
         self.tally = Summary(status=opts.status)
         self._rows: list[RecordView] = []
+        # latest record per key (a keyless record stands alone); None: print as they come
+        self._latest: dict[str | tuple[int, int], RecordView] | None = None if opts.history else {}
 
     def add(self, view: RecordView) -> None:
         opts = self.opts
@@ -229,16 +237,32 @@ class _Printer:
         if opts.agent_key is not None and view.agent_key != opts.agent_key:
             return
         self.tally.add(view)
-        if opts.summary or not view.matches_status(opts.status):
+        if opts.summary:
             return
-        if opts.output is OutputFormat.JSON:
+        if self._latest is None:
+            self._show(view)
+        else:
+            self._latest[view.key if view.key is not None else (view.partition, view.offset)] = view
+
+    def _show(self, view: RecordView) -> None:
+        if not view.matches_status(self.opts.status):
+            return
+        if self.opts.output is OutputFormat.JSON:
             self.out.out(orjson.dumps(record_json(view)).decode(), highlight=False)
             return
         self._rows.append(view)
         if len(self._rows) >= _CHUNK:
-            self.flush()
+            self._print_rows()
 
     def flush(self) -> None:
+        """Print what is held back: each key's latest record, then any buffered rows."""
+        if self._latest is not None:
+            for view in sorted(self._latest.values(), key=lambda v: (v.partition, v.offset)):
+                self._show(view)
+            self._latest = None
+        self._print_rows()
+
+    def _print_rows(self) -> None:
         if self._rows:
             table = _new_table()
             for view in self._rows:
@@ -309,6 +333,10 @@ def inspect_command(
     summary: Annotated[
         bool, typer.Option("--summary", help="Print counts instead of the records.")
     ] = False,
+    history: Annotated[
+        bool,
+        typer.Option("--history", help="Show every record read, not only the latest of each key."),
+    ] = False,
     from_beginning: Annotated[
         bool, typer.Option("--from-beginning", help="Read from the oldest offset (default).")
     ] = False,
@@ -326,6 +354,8 @@ def inspect_command(
 ) -> None:
     """Read the state topic directly and show its records decoded.
 
+    By default each key's latest record is shown (what is true now: a state --status pending
+    lists has a call pending now); --history shows every record read, superseded ones too.
     Tombstones and records that cannot be decoded are shown and counted; they never stop the
     read. cloudpickle payloads are only unpickled with --unpickle. With --summary, --status
     narrows the live-key counts (live keys, actions incomplete, calls pending).
@@ -354,6 +384,7 @@ def inspect_command(
         agent_key=agent_key,
         state_key=state_key,
         summary=summary,
+        history=history,
         follow=follow,
         unpickle=unpickle,
         secret=settings.secret_bytes,

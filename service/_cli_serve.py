@@ -32,6 +32,21 @@ def _settings_error(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _enforces(settings: SidecarSettings) -> str:
+    auth = (
+        "every request needs the token"
+        if settings.token_value
+        else "no token: any local process may read and write"
+    )
+    signing = (
+        "records are signed with the signing secret (unsigned PUT bodies are signed for "
+        "token holders) and only verified records are served"
+        if settings.signing_secret is not None
+        else "no signing secret: records are neither signed nor verified"
+    )
+    return f"enforcing: {auth}; {signing}"
+
+
 def serve_command(
     *,
     bootstrap_servers: Annotated[
@@ -93,8 +108,8 @@ def serve_command(
         err.print(f"[dim]…[/] {escape(line)}")
 
     def started(url: str) -> None:
-        auth = " (token required)" if settings.token_value else ""
-        err.print(f"sidecar listening on [bold]{url}[/]{auth} - OpenAPI: {url}/openapi.json")
+        err.print(f"sidecar listening on [bold]{url}[/] - OpenAPI: {url}/openapi.json")
+        err.print(escape(_enforces(settings)))
 
     try:
         SidecarServer(settings, progress=progress).run(on_started=started)

@@ -78,7 +78,7 @@ def build_worker(store: SidecarStore, run_dir: Path, *, crash_after_charge: bool
         if crash_after_charge
         else PaymentProvider(run_dir / LEDGER)
     )
-    worker = Worker(store, codec=JSON_CODEC)
+    worker = Worker(store)  # outcomes in the store's payload codec
 
     @worker.action(ACTION)
     def charge(order: Any, ctx: DurableContext) -> Any:

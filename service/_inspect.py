@@ -210,7 +210,13 @@ def describe_record(
         return RecordView(
             kind="bad", key=text_key, agent_key=agent_key, seq=seq, error=str(exc), **base
         )
-    trusted = None if secret is None else verify_record(text_key, value, meta.signature, secret)
+    trusted = (
+        None
+        if secret is None
+        else verify_record(
+            text_key, value, meta.signature, secret, codec=meta.codec, version=meta.version
+        )
+    )
     calls = tuple(
         _describe_call(i, c, meta.codec, unpickle=unpickle, trusted=trusted)
         for i, c in enumerate(state.call_results)

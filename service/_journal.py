@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import cast
 
 from actionstate.client import KafkaStore
-from actionstate.client._records import WRITER, Headers, tombstone_headers
+from actionstate.client._records import WRITER, Headers
 from actionstate.serde import RecordMeta, partition_for
 
 __all__ = ["WRITER", "Journal"]
@@ -45,10 +45,11 @@ class Journal(KafkaStore):
         offset = await self._awrite(partition, skey, value, headers)
         return partition, offset
 
-    async def delete(self, agent_key: str, skey: str) -> tuple[int, int]:
+    async def delete(self, agent_key: str, skey: str, meta: RecordMeta) -> tuple[int, int]:
         """Append a tombstone; (partition, offset) once the broker acknowledged it."""
         self._check_open()
         partition = self.partition_of(agent_key)
+        headers: Headers = [*meta.to_headers()]
         # The producer takes None as the value of a tombstone.
-        offset = await self._awrite(partition, skey, cast(bytes, None), tombstone_headers())
+        offset = await self._awrite(partition, skey, cast(bytes, None), headers)
         return partition, offset

@@ -9,6 +9,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from actionstate.client import KafkaStoreSettings
+from actionstate.client._settings import DEFAULT_TIMEOUT_S
 
 __all__ = ["DEFAULT_TOPIC", "SidecarSettings", "is_loopback"]
 
@@ -32,7 +33,9 @@ class SidecarSettings(BaseSettings):
     environment (``KAFKA_BOOTSTRAP_SERVERS`` is honoured too). Kafka security settings are
     read by :class:`~actionstate.client.KafkaStoreSettings` from the same environment.
     Without bootstrap servers the sidecar starts the project's local broker, keeping its
-    data under ``data_dir``. Binding anything but a loopback address requires a token.
+    data under ``data_dir``. Binding anything but a loopback address requires a token, and
+    so does a signing secret: the sidecar signs the records its callers send, so only
+    callers holding the token may write.
     """
 
     model_config = SettingsConfigDict(
@@ -57,7 +60,8 @@ class SidecarSettings(BaseSettings):
     token: SecretStr | None = None
     signing_secret: SecretStr | None = None
     data_dir: Path = Path(".actionstate")
-    timeout_s: float = Field(default=30.0, gt=0)
+    timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, le=86_400)
+    """Seconds a write may wait for the broker (then 503), and other broker operations."""
 
     @field_validator("token", "signing_secret", mode="before")
     @classmethod
@@ -68,11 +72,20 @@ class SidecarSettings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _token_off_loopback(self) -> SidecarSettings:
-        if not is_loopback(self.host) and (self.token is None or not self.token.get_secret_value()):
+    def _token_when_needed(self) -> SidecarSettings:
+        if self.token_value is not None:
+            return self
+        if not is_loopback(self.host):
             raise ValueError(
                 f"binding {self.host!r} exposes the state API beyond this machine: set a "
                 "token (--token or ACTIONSTATE_TOKEN), or bind 127.0.0.1"
+            )
+        if self.signing_secret is not None:
+            raise ValueError(
+                "a signing secret (ACTIONSTATE_SIGNING_SECRET) makes the sidecar sign the "
+                "records it is sent, and workers unpickle signed payloads: set a token "
+                "(--token or ACTIONSTATE_TOKEN) so that only callers holding it can write, "
+                "even on 127.0.0.1"
             )
         return self
 

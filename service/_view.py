@@ -1,9 +1,11 @@
 """The sidecar's materialized view of the state topic: latest live record per state key.
 
 Records are checked the way the stores check them on rebuild (key, headers, signature
-when a secret is set, value) and decoded once, so listings can filter on status. A bad
-record is counted and located, and leaves the key's previous good version in place, as
-if it had never been written. Tombstones are remembered (key and offset) so a client
+when a secret is set, value; tombstones too) and decoded once, so listings can filter on
+status. With a secret, a record must also carry a higher write version than the key's
+current record, so an older signed record appended again is refused. A bad record is
+counted and located, and leaves the key's previous good version in place, as if it had
+never been written. Tombstones are remembered (key and offset) so a client
 rebuilding through the sidecar learns about deletions too.
 
 The sidecar's own writes are applied as soon as the broker acknowledges them, and the
@@ -68,19 +70,21 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class Tombstone:
-    """A deleted state key and where its tombstone sits."""
+    """A deleted state key, where its tombstone sits, and the tombstone's metadata."""
 
     key: str
     agent_key: str
     partition: int
     offset: int
+    meta: RecordMeta
 
 
 @dataclass(frozen=True, slots=True)
 class BadSample:
     """A record that could not be used: where it sits and why (never its contents).
 
-    ``reason`` is ``key``, ``headers``, ``signature`` or ``value``, as the stores report.
+    ``reason`` is ``key``, ``headers``, ``signature``, ``version`` or ``value``, as the
+    stores report.
     """
 
     partition: int
@@ -114,6 +118,11 @@ class MaterializedView:
     def get(self, skey: str) -> Entry | None:
         """The live record of a state key, or None."""
         return self._entries.get(skey)
+
+    def version(self, skey: str) -> int | None:
+        """The write version of the key's current record (live or tombstone), if any."""
+        current = self._entries.get(skey) or self._tombstones.get(skey)
+        return None if current is None else current.meta.version
 
     def sorted_keys(self, agent_key: str | None) -> list[str]:
         """Live state keys in listing order, of one agent key or of all."""
@@ -206,72 +215,97 @@ class MaterializedView:
                 self.tombstones_read += 1
                 if self._metrics is not None:
                     self._metrics.tombstones_read.inc()
-                self.apply_delete(Tombstone(text, agent_key, partition, offset))
-                return
-            entry = self._checked_entry(
+            record = self._checked(
                 text, agent_key, seq, value, headers, partition=partition, offset=offset
             )
         except _Rejected as bad:
             self._count_bad(BadSample(partition, offset, text, bad.reason, bad.detail))
             return
-        self.apply_write(entry)
+        stale = self._apply_if_newer(record)
+        if stale is not None:
+            self._count_bad(BadSample(partition, offset, text, "version", stale))
 
-    def _checked_entry(
+    def _checked(
         self,
         skey: str,
         agent_key: str,
         seq: int,
-        value: bytes,
+        value: bytes | None,
         headers: HeaderList,
         *,
         partition: int,
         offset: int,
-    ) -> Entry:
-        """An entry for a record, checked as the stores check records on rebuild.
-
-        Raises ``_Rejected`` with the stores' reason.
-        """
+    ) -> Entry | Tombstone:
+        """The entry or tombstone of a record, checked as the stores check records on
+        rebuild. Raises ``_Rejected`` with the stores' reason."""
         checked = check_record(skey, value, headers, self._secret)
         if checked.reason is not None:
             raise _Rejected(checked.reason, checked.detail)
         try:
-            state = decode_action_state(value)
             meta = RecordMeta.from_headers(headers)
+            if value is None:
+                return Tombstone(skey, agent_key, partition, offset, meta)
+            state = decode_action_state(value)
         except SerdeError as exc:
             raise _Rejected("value", str(exc)) from None
         return Entry(skey, agent_key, seq, state, value, meta, partition, offset)
 
+    def _apply_if_newer(self, record: Entry | Tombstone) -> str | None:
+        """Apply a record read from the topic; with a secret, one whose write version is
+        not above the key's current record's is refused: the reason, None when applied."""
+        k = record.key
+        with self._lock:
+            if self._newer_known(k, record.partition, record.offset):
+                return None  # applied already: the sidecar's own acknowledged write
+            current = self._entries.get(k) or self._tombstones.get(k)
+            if self._secret is not None and current is not None:
+                before, version = current.meta.version or 0, record.meta.version or 0
+                if version <= before:
+                    return (
+                        f"write version {version} is not above version {before} at offset "
+                        f"{current.offset}: an older record of the key appended again"
+                    )
+            if isinstance(record, Tombstone):
+                self._delete(record)
+            else:
+                self._write(record)
+        return None
+
     def apply_write(self, entry: Entry) -> None:
         """Make ``entry`` the key's state unless a newer record of the key is applied."""
-        k = entry.key
         with self._lock:
-            if self._newer_known(k, entry.partition, entry.offset):
-                return
-            self._tombstones.pop(k, None)
-            old = self._entries.get(k)
-            self._account(old, -1)
-            if old is None:
-                self._sorted = None
-            self._entries[k] = entry
-            self._by_agent.setdefault(entry.agent_key, set()).add(k)
-            self._account(entry, +1)
+            if not self._newer_known(entry.key, entry.partition, entry.offset):
+                self._write(entry)
 
     def apply_delete(self, tomb: Tombstone) -> None:
         """Delete the key unless a newer record of it is applied."""
-        k = tomb.key
         with self._lock:
-            if self._newer_known(k, tomb.partition, tomb.offset):
-                return
-            self._tombstones[k] = tomb
-            old = self._entries.pop(k, None)
-            if old is None:
-                return
+            if not self._newer_known(tomb.key, tomb.partition, tomb.offset):
+                self._delete(tomb)
+
+    def _write(self, entry: Entry) -> None:
+        k = entry.key
+        self._tombstones.pop(k, None)
+        old = self._entries.get(k)
+        self._account(old, -1)
+        if old is None:
             self._sorted = None
-            self._account(old, -1)
-            agent = self._by_agent[old.agent_key]
-            agent.discard(k)
-            if not agent:
-                del self._by_agent[old.agent_key]
+        self._entries[k] = entry
+        self._by_agent.setdefault(entry.agent_key, set()).add(k)
+        self._account(entry, +1)
+
+    def _delete(self, tomb: Tombstone) -> None:
+        k = tomb.key
+        self._tombstones[k] = tomb
+        old = self._entries.pop(k, None)
+        if old is None:
+            return
+        self._sorted = None
+        self._account(old, -1)
+        agent = self._by_agent[old.agent_key]
+        agent.discard(k)
+        if not agent:
+            del self._by_agent[old.agent_key]
 
     def _newer_known(self, k: str, partition: int, offset: int) -> bool:
         current = self._entries.get(k) or self._tombstones.get(k)

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from fastapi import Request
 
-from actionstate.client._records import SCHEMA_VERSION, split_state_key
+from actionstate.client._records import SCHEMA_VERSION, next_version, split_state_key
 from actionstate.serde import (
     ActionState,
     InvalidStateKeyError,
@@ -29,6 +29,7 @@ from actionstate.service._api import (
     HEADER_CODEC,
     HEADER_SCHEMA,
     HEADER_SIGNATURE,
+    HEADER_VERSION,
     HEADER_WRITER,
     ApiError,
 )
@@ -39,6 +40,7 @@ from actionstate.service._view import BadSample, Entry, Tombstone, sort_key
 __all__ = [
     "META_PARAMETERS",
     "STARTS_PATTERN",
+    "TOMBSTONE_PARAMETERS",
     "check_key",
     "cursor_position",
     "matches",
@@ -77,13 +79,23 @@ META_PARAMETERS: list[dict[str, Any]] = [
         "schema": {"type": "string", "pattern": "^[0-9]{1,9}$"},
     },
     {
+        "name": HEADER_VERSION,
+        "in": "header",
+        "required": False,
+        "description": "the key's write version (Kafka header actionstate.version); "
+        "required with a signature, which covers it",
+        "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
+    },
+    {
         "name": HEADER_SIGNATURE,
         "in": "header",
         "required": False,
-        "description": "hex HMAC-SHA256 of the state key and the body (sign_record)",
+        "description": "hex HMAC-SHA256 of the state key, body, codec and version (sign_record)",
         "schema": {"type": "string", "pattern": f"^{_SIGNATURE_RE.pattern}$"},
     },
 ]
+# A tombstone (DELETE) has no body, codec or schema; its signature covers key and version.
+TOMBSTONE_PARAMETERS = [p for p in META_PARAMETERS if p["name"] != HEADER_CODEC]
 
 
 def check_key(skey: str) -> tuple[str, int]:
@@ -134,6 +146,7 @@ def state_json(entry: Entry) -> dict[str, Any]:
         "codec": meta.codec,
         "writer": meta.writer,
         "schema_version": meta.schema,
+        "version": meta.version,
         "signature": meta.signature,
         "completed": entry.state.completed,
         "pending_calls": entry.pending_calls,
@@ -162,41 +175,69 @@ async def validated_body(request: Request, *, keep_bytes: bool) -> tuple[bytes, 
     return (body if keep_bytes else encode_action_state(state)), state
 
 
-def record_meta(request: Request, skey: str, value: bytes, secret: bytes | None) -> RecordMeta:
-    """The record's metadata from the PUT's headers.
+def record_meta(
+    request: Request, skey: str, value: bytes | None, secret: bytes | None, known: int | None
+) -> RecordMeta:
+    """The metadata of a PUT's record (``value`` None: a DELETE's tombstone) from the
+    request's headers.
 
-    With the sidecar's ``secret``, an unsigned record is signed here and a signed one
-    must verify.
+    With the sidecar's ``secret`` (the caller is authenticated: a secret requires a token),
+    an unsigned record is signed here with the next write version after ``known`` (the
+    key's current one), a signed one must verify, and a version not above ``known`` is
+    refused: the journal's versions only rise.
     """
     headers = request.headers
-    codec = headers.get(HEADER_CODEC)
-    if codec is not None:
-        try:
-            get_codec(codec)
-        except SerdeError as exc:
-            raise ApiError(422, "unknown_codec", f"{HEADER_CODEC}: {exc}") from None
-    schema_text = headers.get(HEADER_SCHEMA)
-    schema = SCHEMA_VERSION
-    if schema_text is not None:
-        if not (schema_text.isascii() and schema_text.isdigit() and len(schema_text) <= 9):
-            detail = f"{HEADER_SCHEMA}: expected a small non-negative integer"
-            raise ApiError(422, "invalid_header", detail)
-        schema = int(schema_text)
+    codec = None if value is None else _codec(headers.get(HEADER_CODEC))
+    schema = None if value is None else _number(headers.get(HEADER_SCHEMA), HEADER_SCHEMA)
+    version = _number(headers.get(HEADER_VERSION), HEADER_VERSION)
     writer = headers.get(HEADER_WRITER)
     if writer is not None and _WRITER_RE.fullmatch(writer) is None:
         detail = f"{HEADER_WRITER}: 1 to 200 printable ASCII characters"
         raise ApiError(422, "invalid_header", detail)
     signature = headers.get(HEADER_SIGNATURE)
-    if signature is not None and _SIGNATURE_RE.fullmatch(signature) is None:
-        detail = f"{HEADER_SIGNATURE}: expected 64 lowercase hex digits"
-        raise ApiError(422, "invalid_header", detail)
+    if signature is not None:
+        if _SIGNATURE_RE.fullmatch(signature) is None:
+            detail = f"{HEADER_SIGNATURE}: expected 64 lowercase hex digits"
+            raise ApiError(422, "invalid_header", detail)
+        if version is None:
+            detail = f"{HEADER_SIGNATURE} needs {HEADER_VERSION}: the signature covers it"
+            raise ApiError(422, "missing_version", detail)
     if secret is not None:
         if signature is None:
-            signature = sign_record(skey, value, secret)
-        elif not verify_record(skey, value, signature, secret):
+            version = next_version(known) if version is None else version
+            signature = sign_record(skey, value, secret, codec=codec, version=version)
+        elif not verify_record(skey, value, signature, secret, codec=codec, version=version):
             detail = f"{HEADER_SIGNATURE} does not verify with the sidecar's secret"
             raise ApiError(422, "bad_signature", detail)
-    return RecordMeta(codec=codec, writer=writer or WRITER, schema=schema, signature=signature)
+        if known is not None and version is not None and version <= known:
+            detail = (
+                f"{HEADER_VERSION} {version} is not above the key's current version {known}: "
+                "rebuild, then write again"
+            )
+            raise ApiError(409, "stale_version", detail)
+    if value is not None and schema is None:
+        schema = SCHEMA_VERSION
+    return RecordMeta(
+        codec=codec, writer=writer or WRITER, schema=schema, version=version, signature=signature
+    )
+
+
+def _codec(name: str | None) -> str | None:
+    if name is not None:
+        try:
+            get_codec(name)
+        except SerdeError as exc:
+            raise ApiError(422, "unknown_codec", f"{HEADER_CODEC}: {exc}") from None
+    return name
+
+
+def _number(text: str | None, header: str) -> int | None:
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit() and len(text) <= 18):
+        detail = f"{header}: expected a non-negative integer of at most 18 digits"
+        raise ApiError(422, "invalid_header", detail)
+    return int(text)
 
 
 async def snapshot_lines(
@@ -229,6 +270,7 @@ async def snapshot_lines(
             "codec": meta.codec,
             "writer": meta.writer,
             "schema": meta.schema,
+            "version": meta.version,
             "signature": meta.signature,
         }
         chunk.append(orjson.dumps(line))
@@ -236,7 +278,15 @@ async def snapshot_lines(
             yield b"\n".join(chunk) + b"\n"
             chunk.clear()
     for t in tombs:
-        line = {"kind": "tombstone", "key": t.key, "partition": t.partition, "offset": t.offset}
+        line = {
+            "kind": "tombstone",
+            "key": t.key,
+            "partition": t.partition,
+            "offset": t.offset,
+            "writer": t.meta.writer,
+            "version": t.meta.version,
+            "signature": t.meta.signature,
+        }
         chunk.append(orjson.dumps(line))
     if chunk:
         yield b"\n".join(chunk) + b"\n"

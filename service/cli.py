@@ -22,6 +22,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "actionstate.service._cli_inspect",
     "actionstate.service._cli_demo",
     "actionstate.service._cli_serve",
+    "actionstate.service._cli_resolve",
 )
 
 

@@ -1,4 +1,5 @@
-"""Polling helpers for tests: wait for a condition instead of sleeping.
+"""Polling helpers for tests (wait for a condition instead of sleeping), and a reader of
+what a topic really holds.
 
 Import from tests as ``from _helpers import assert_eventually`` (pytest puts ``tests/`` on
 ``sys.path`` because ``tests/conftest.py`` lives there).
@@ -9,9 +10,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TypeVar
 
-__all__ = ["assert_eventually", "async_assert_eventually"]
+from actionstate.service._topic_reader import RawRecord, TopicReader
+
+__all__ = ["assert_eventually", "async_assert_eventually", "read_topic", "returns_within"]
 
 T = TypeVar("T")
 
@@ -46,3 +51,24 @@ async def async_assert_eventually(
             if time.monotonic() >= deadline:
                 raise
         await asyncio.sleep(interval)
+
+
+def returns_within(seconds: float, call: Callable[[], T]) -> T:
+    """``call()`` run on a thread, as a hang guard: its result (or exception), or an
+    ``AssertionError`` if it has not returned after ``seconds``. A call still hanging
+    keeps its thread until whatever it waits for ends."""
+    pool = ThreadPoolExecutor(1)
+    try:
+        return pool.submit(call).result(timeout=seconds)
+    except FutureTimeout:
+        raise AssertionError(f"still not returned after {seconds}s") from None
+    finally:
+        pool.shutdown(wait=False)
+
+
+def read_topic(bootstrap: str, topic: str) -> list[RawRecord]:
+    """Every record ``topic`` holds now (up to the high watermarks), in (partition, offset)
+    order: what the broker really stored, tombstones included."""
+    with TopicReader({"bootstrap.servers": bootstrap}, topic) as reader:
+        records = [raw for raw in reader.read() if raw is not None]
+    return sorted(records, key=lambda raw: (raw.partition, raw.offset))

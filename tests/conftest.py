@@ -5,6 +5,9 @@ testcontainers if one answers; else the project's own launcher
 (``actionstate.service.local_kafka``) in a temporary folder, started once per session and
 stopped at the end. A broker that cannot be obtained fails the tests that need it (with
 the broker's log tail); it never skips them, in CI or anywhere else.
+
+Every test that uses a broker fixture (``BROKER_FIXTURES``) is marked ``kafka`` at
+collection, so ``-m "not kafka"`` runs no broker and needs neither Java nor Kafka.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import os
 import re
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,17 @@ from actionstate.service.local_kafka import LocalKafka, LocalKafkaError, LocalKa
 _MACHINE_ENV = frozenset(
     {"ACTIONSTATE_CACHE_DIR", "ACTIONSTATE_KAFKA_JAVA", "ACTIONSTATE_KAFKA_MVN"}
 )
+
+# The shared broker, and folders for brokers a test starts itself (directly or through a
+# command it runs): a test whose fixture closure holds one of them needs Java and Kafka.
+BROKER_FIXTURES = frozenset({"kafka_bootstrap", "broker_dirs"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``kafka`` every test that gets a broker through ``BROKER_FIXTURES``."""
+    for item in items:
+        if BROKER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.kafka)
 
 
 @pytest.fixture(autouse=True)
@@ -57,6 +71,23 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield bootstrap
     finally:
         kafka.stop()
+
+
+@pytest.fixture(scope="session")
+def broker_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Path]]:
+    """``broker_dirs(name)``: a fresh folder for a broker the test starts itself. The test
+    stops what it starts; any broker still running under one of these folders at the end of
+    the session is stopped (by its pid file) all the same."""
+    made: list[Path] = []
+
+    def make(name: str) -> Path:
+        made.append(tmp_path_factory.mktemp(name))
+        return made[-1]
+
+    yield make
+    for folder in made:
+        for pid_file in folder.rglob("broker.pid"):
+            LocalKafka(LocalKafkaSettings(dir=pid_file.parent)).stop()
 
 
 @pytest.fixture

@@ -25,8 +25,6 @@ from actionstate.serde import ActionState, CallStatus
 WORKER = Path(__file__).with_name("_crash_worker.py")
 EXPECTED_OUTPUT = {"order": 42, "receipt": "receipt-42", "shipped": "shipped-42"}
 
-pytestmark = pytest.mark.kafka
-
 
 def worker_args(
     mode: str, bootstrap: str, topic: str, folder: Path, *, reconcile: bool, is_async: bool

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _helpers import assert_eventually
+from _helpers import assert_eventually, returns_within
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 from conftest import PARTITIONS, delete_topic
@@ -329,9 +330,9 @@ def test_a_tampered_signed_record_is_refused(kafka_store_opener: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def private_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
+def private_kafka(broker_dirs: Callable[[str], Path]) -> Iterator[LocalKafka]:
     """A broker of this module's own, which its tests stop and start."""
-    folder: Path = tmp_path_factory.mktemp("private-kafka")
+    folder = broker_dirs("private-kafka")
     kafka = LocalKafka(LocalKafkaSettings(dir=folder, heap="384m"))
     kafka.start()
     try:
@@ -344,32 +345,56 @@ def _bootstrap(kafka: LocalKafka) -> str:
     return kafka.status().bootstrap or kafka.start()
 
 
-def test_a_put_to_an_unreachable_broker_raises(private_kafka: LocalKafka) -> None:
+HANG_GUARD_S = 90  # far above the 3 s write timeout; librdkafka's own default is 300 s
+
+
+def test_writes_to_a_broker_gone_away_fail_within_the_timeout(private_kafka: LocalKafka) -> None:
     topic = f"unreachable-{uuid.uuid4().hex[:8]}"
     store = KafkaStore(
-        bootstrap_servers=_bootstrap(private_kafka),
-        topic=topic,
-        partitions=1,
-        producer_config={"message.timeout.ms": 3000},
+        bootstrap_servers=_bootstrap(private_kafka), topic=topic, partitions=1, timeout_s=3
     )
+    assert store.settings.kafka_config("producer")["message.timeout.ms"] == 3000
     try:
         store.put("k", 1, "a", EVENT, state("before"))
         private_kafka.stop()
-        with pytest.raises(StoreWriteError) as caught:
-            store.put("k", 2, "a", EVENT, state("lost"))
-        error = caught.value
-        assert error.topic == topic
-        assert error.key.startswith("k_2_")
-        assert error.cause
-        assert topic in str(error)
-        assert error.key in str(error)
-        assert error.cause in str(error)
+        errors: list[BaseException] = []
+
+        def put() -> None:
+            with pytest.raises(StoreWriteError) as caught:
+                store.put("k", 2, "a", EVENT, state("lost"))
+            errors.append(caught.value)
+
+        def aput() -> None:
+            with pytest.raises(StoreWriteError) as caught:
+                asyncio.run(store.aput("k", 3, "a", EVENT, state("lost too")))
+            errors.append(caught.value)
+
+        returns_within(HANG_GUARD_S, put)
+        returns_within(HANG_GUARD_S, aput)
+        for error, seq in zip(errors, (2, 3), strict=True):
+            assert isinstance(error, StoreWriteError)
+            assert error.topic == topic
+            assert error.key.startswith(f"k_{seq}_")
+            assert error.cause
+            assert "within timeout_s=3s" in str(error)
+            assert topic in str(error)
+            assert error.key in str(error)
+            assert error.cause in str(error)
         # The view only holds what was acknowledged.
         assert store.get("k", 1, "a", EVENT) is not None
         assert store.get("k", 2, "a", EVENT) is None
+        assert store.get("k", 3, "a", EVENT) is None
     finally:
         private_kafka.start()
         store.close()
+
+
+@pytest.mark.parametrize("name", ["message.timeout.ms", "delivery.timeout.ms"])
+def test_the_write_timeout_is_timeout_s_only(name: str) -> None:
+    with pytest.raises(ValueError, match=f"'{name}' cannot be overridden: use timeout_s"):
+        KafkaStoreSettings(topic="t", producer_config={name: 1000})
+    config = KafkaStoreSettings(topic="t").kafka_config("producer")
+    assert config["message.timeout.ms"] == 30_000
 
 
 def test_a_broker_restart_never_loses_an_acknowledged_put(private_kafka: LocalKafka) -> None:
@@ -377,7 +402,7 @@ def test_a_broker_restart_never_loses_an_acknowledged_put(private_kafka: LocalKa
         bootstrap_servers=_bootstrap(private_kafka),
         topic=f"restart-{uuid.uuid4().hex[:8]}",
         partitions=2,
-        producer_config={"message.timeout.ms": 120_000},
+        timeout_s=120,
     )
     store = KafkaStore(settings)
     acknowledged: list[int] = []

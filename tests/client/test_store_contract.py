@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import PARTITIONS, StoreOpener
+from conftest import PARTITIONS, STORE_BACKENDS, StoreOpener
+from test_kafka_store import raw_producer, read_raw
 
 from actionstate.client import (
     ActionStateStore,
@@ -15,7 +18,10 @@ from actionstate.client import (
     RebuildReport,
     StoreError,
 )
+from actionstate.client._records import Headers, RawRecord, tombstone_meta
 from actionstate.serde import (
+    HEADER_CODEC,
+    HEADER_VERSION,
     ActionState,
     CallResult,
     Event,
@@ -427,3 +433,134 @@ def test_memory_rebuild_skips_and_counts_bad_records() -> None:
     assert {bad.reason for bad in report.bad_samples} == {"key", "value"}
     # The garbage written over a good record is skipped: the good one stays.
     assert same(reader.get("k", 1, "a", EVENT), make_state(EVENT, note="good"))
+
+
+# -- signing over a log that can be appended to directly (memory, Kafka) -----------------
+
+
+@dataclass
+class RawBacking:
+    """A backend's stores plus direct access to its log, as an attacker with write access
+    to the topic (but not the secret) has."""
+
+    open: StoreOpener
+    records: Callable[[], list[RawRecord]]
+    append: Callable[[RawRecord, bytes | None, Headers | None], None]
+
+
+@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
+def raw_backing(request: pytest.FixtureRequest) -> RawBacking:
+    opener: StoreOpener = request.getfixturevalue(STORE_BACKENDS[request.param])
+    if request.param == "memory":
+        log = opener().log  # type: ignore[attr-defined]
+
+        def memory_records() -> list[RawRecord]:
+            ends = log.end_offsets()
+            return [r for p in range(log.partitions) for r in log.read(p, 0, ends[p])]
+
+        def memory_append(record: RawRecord, value: bytes | None, headers: Headers | None) -> None:
+            log.append(record.partition() or 0, record.key(), value, headers)
+
+        return RawBacking(opener, memory_records, memory_append)
+    settings = request.getfixturevalue("kafka_settings")
+    producer = raw_producer(settings.bootstrap_servers)
+
+    def kafka_append(record: RawRecord, value: bytes | None, headers: Headers | None) -> None:
+        producer.produce(
+            settings.topic, value, key=record.key(), partition=record.partition(), headers=headers
+        )
+        assert producer.flush(30) == 0
+
+    def kafka_records() -> list[RawRecord]:
+        return list(read_raw(settings.bootstrap_servers, settings.topic))
+
+    return RawBacking(opener, kafka_records, kafka_append)
+
+
+def _records_of(backing: RawBacking, agent_key: str) -> list[RawRecord]:
+    found = [r for r in backing.records() if (r.key() or b"").startswith(f"{agent_key}_".encode())]
+    return sorted(found, key=lambda r: r.offset() or 0)
+
+
+def _reasons(report: RebuildReport) -> list[str]:
+    return sorted(bad.reason for bad in report.bad_samples)
+
+
+def test_an_unsigned_tombstone_does_not_delete_a_signed_state(raw_backing: RawBacking) -> None:
+    writer = raw_backing.open(signing_secret="s3cret")
+    done = make_state(EVENT, note="done", done=True)
+    writer.put("k", 1, "a", EVENT, done)
+    [record] = _records_of(raw_backing, "k")
+    raw_backing.append(record, None, None)  # unsigned
+    skey = (record.key() or b"").decode()
+    forged = tombstone_meta(skey, secret=b"not-the-secret", version=2**62)
+    raw_backing.append(record, None, [*forged.to_headers()])
+
+    reader = raw_backing.open(signing_secret="s3cret")
+    report = reader.rebuild()
+    assert _reasons(report) == ["signature", "signature"]
+    assert report.tombstones == 0
+    # The completed state stays: an idempotent re-submit replays it instead of running again.
+    assert same(reader.get("k", 1, "a", EVENT), done)
+
+    # A tombstone the writer signs (prune) does delete.
+    assert writer.prune("k", 1) == 1
+    after = raw_backing.open(signing_secret="s3cret")
+    report = after.rebuild()
+    assert after.get("k", 1, "a", EVENT) is None
+    assert report.tombstones == 1
+
+
+def test_an_older_signed_record_appended_again_is_refused(raw_backing: RawBacking) -> None:
+    writer = raw_backing.open(signing_secret="s3cret")
+    writer.put("k", 1, "a", EVENT, make_state(EVENT, note="pending"))
+    done = make_state(EVENT, note="done", done=True)
+    writer.put("k", 1, "a", EVENT, done)
+    pending, _done = _records_of(raw_backing, "k")
+    raw_backing.append(pending, pending.value(), list(pending.headers() or []))
+
+    reader = raw_backing.open(signing_secret="s3cret")
+    report = reader.rebuild()
+    assert _reasons(report) == ["version"]
+    assert "not above version" in report.bad_samples[0].detail
+    assert same(reader.get("k", 1, "a", EVENT), done)
+    # The writer's next version is above every version it saw: its next write is accepted.
+    later = make_state(EVENT, note="again", done=True)
+    writer.put("k", 1, "a", EVENT, later)
+    again = raw_backing.open(signing_secret="s3cret")
+    again.rebuild()
+    assert same(again.get("k", 1, "a", EVENT), later)
+
+
+def test_a_swapped_codec_header_is_refused(raw_backing: RawBacking) -> None:
+    writer = raw_backing.open(signing_secret="s3cret")
+    first = make_state(EVENT, note="first")
+    writer.put("k", 1, "a", EVENT, first)
+    writer.put("k", 1, "a", EVENT, make_state(EVENT, note="second"))
+    _first, second = _records_of(raw_backing, "k")
+    swapped = [
+        (name, b"json" if name == HEADER_CODEC else value) for name, value in second.headers() or []
+    ]
+    assert swapped != list(second.headers() or [])
+    raw_backing.append(second, second.value(), swapped)  # type: ignore[arg-type]
+
+    reader = raw_backing.open(signing_secret="s3cret")
+    report = reader.rebuild()
+    assert _reasons(report) == ["signature"]
+    [(_key, stored)] = reader.stored_states()
+    assert stored.codec == "cloudpickle"
+    assert same(stored.state, make_state(EVENT, note="second"))
+
+
+def test_unsigned_logs_keep_the_latest_record_as_before(raw_backing: RawBacking) -> None:
+    writer = raw_backing.open()
+    writer.put("k", 1, "a", EVENT, make_state(EVENT, note="old"))
+    writer.put("k", 1, "a", EVENT, make_state(EVENT, note="new"))
+    old, _new = _records_of(raw_backing, "k")
+    assert HEADER_VERSION not in dict(old.headers() or [])
+    raw_backing.append(old, old.value(), None)  # as Java writes it: no headers
+
+    reader = raw_backing.open()
+    report = reader.rebuild()
+    assert report.bad_records == 0
+    assert same(reader.get("k", 1, "a", EVENT), make_state(EVENT, note="old"))

@@ -13,7 +13,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,8 +24,6 @@ from actionstate.service._demo_checks import AGENT_KEY, Seen, judge
 from actionstate.service._demo_world import PaymentProvider, Warehouse
 from actionstate.service._process import alive
 from actionstate.service.local_kafka import LocalKafka, LocalKafkaSettings
-
-pytestmark = pytest.mark.kafka
 
 ACTIONSTATE = Path(sys.executable).with_name("actionstate")
 VERDICT = f"✓ {AGENT_KEY} charged exactly once; reconciler ran once"
@@ -106,8 +104,10 @@ def test_demo_on_a_given_broker(
     assert "PaymentProvider.charge" in done.stdout
 
 
-def test_demo_starts_and_stops_its_own_broker(tmp_path: Path) -> None:
-    demo_dir = tmp_path / "demo"
+def test_demo_starts_and_stops_its_own_broker(
+    tmp_path: Path, broker_dirs: Callable[[str], Path]
+) -> None:
+    demo_dir = broker_dirs("demo")
     done = subprocess.run(
         [str(ACTIONSTATE), "demo", "--dir", str(demo_dir)],
         capture_output=True,

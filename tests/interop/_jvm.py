@@ -1,5 +1,8 @@
-"""The Python side of the Java interop harness (``interop/java``, built with
-``mvn -q -B -f interop/java/pom.xml package``; nothing here builds it).
+"""The Python side of the Java interop harness (``interop/java``; nothing here builds it).
+
+Two builds: against Flink Agents 0.3.0 (``mvn -q -B -f interop/java/pom.xml package``, when
+Maven Central serves it) and against the real 0.2.0 classes of the PyPI wheel
+(``scripts/flink-agents-jars``, run by ``scripts/bootstrap``).
 
 Runs Flink Agents' own classes in a JVM for the ``java``-marked tests and ``bench/vs_java.py``:
 a long-lived ``check`` process answers one request per line (so hypothesis examples do
@@ -29,6 +32,7 @@ __all__ = [
     "bench",
     "ensure_jar",
     "event_spec",
+    "harness_020",
     "put_spec",
     "run",
 ]
@@ -36,6 +40,7 @@ __all__ = [
 ROOT = Path(__file__).resolve().parents[2]
 JAR = ROOT / "interop" / "java" / "target" / "actionstate-interop.jar"
 BUILD_COMMAND = "mvn -q -B -f interop/java/pom.xml package"
+JAR_020 = ROOT / "interop" / "java" / "target" / "flink-agents-0.2" / "actionstate-interop.jar"
 
 
 class HarnessError(RuntimeError):
@@ -65,9 +70,34 @@ def ensure_jar() -> Path:
     )
 
 
-def run(args: Sequence[str], stdin: str = "", timeout: float = 300.0) -> str:
-    """Run one harness command and return its stdout; raises :class:`HarnessError`."""
-    cmd = [_java(), "-jar", str(ensure_jar()), *args]
+def harness_020() -> list[str]:
+    """The command that runs the harness built against Flink Agents 0.2.0; raises
+    :class:`HarnessError` saying how to build it when missing."""
+    java = _java()
+    dependencies = JAR_020.parent / "dependencies.txt"
+    if not (JAR_020.exists() and dependencies.exists()):
+        raise HarnessError(
+            f"the Flink Agents 0.2.0 harness {JAR_020.relative_to(ROOT)} is missing: build it "
+            "with `scripts/flink-agents-jars` (scripts/bootstrap runs it; needs Java 17+, "
+            "Maven, and PyPI and Maven Central)"
+        )
+    classpath = os.pathsep.join((str(JAR_020), dependencies.read_text("utf-8").strip()))
+    return [java, "-cp", classpath, "actionstate.interop.v02.Main"]
+
+
+def _harness_030() -> list[str]:
+    return [_java(), "-jar", str(ensure_jar())]
+
+
+def run(
+    args: Sequence[str],
+    stdin: str = "",
+    timeout: float = 300.0,
+    harness: Sequence[str] | None = None,
+) -> str:
+    """Run one harness command (of the 0.3.0 build unless ``harness`` names another, as
+    :func:`harness_020` does) and return its stdout; raises :class:`HarnessError`."""
+    cmd = [*(harness or _harness_030()), *args]
     try:
         done = subprocess.run(
             cmd, input=stdin, capture_output=True, text=True, timeout=timeout, check=False
@@ -91,11 +121,12 @@ def bench(kind: str, options: Mapping[str, object], stdin: str = "") -> dict[str
 
 
 class Checker:
-    """A long-lived ``check`` process: :meth:`ask` sends one request and returns its reply."""
+    """A long-lived ``check`` process (of the 0.3.0 build unless ``harness`` names another):
+    :meth:`ask` sends one request and returns its reply."""
 
-    def __init__(self) -> None:
+    def __init__(self, harness: Sequence[str] | None = None) -> None:
         self._proc = subprocess.Popen(
-            [_java(), "-jar", str(ensure_jar()), "check"],
+            [*(harness or _harness_030()), "check"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -30,7 +30,7 @@ from actionstate.serde import (
     state_key,
 )
 
-pytestmark = [pytest.mark.java, pytest.mark.kafka, pytest.mark.usefixtures("harness_jar")]
+pytestmark = [pytest.mark.java, pytest.mark.usefixtures("harness_jar")]
 
 PARTITIONS = 8
 AGENTS = ["user-1", "order-42", "ünïcode-ключ", "😀", "tenant:acme/7", "42"]

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -44,9 +44,9 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 
 
 @pytest.fixture
-def broker_dir(tmp_path: Path) -> Iterator[Path]:
-    """A folder for a CLI-started broker; whatever runs there is stopped afterwards."""
-    folder = tmp_path / "broker"
+def broker_dir(broker_dirs: Callable[[str], Path]) -> Iterator[Path]:
+    """A folder for a broker the test starts; whatever runs there is stopped afterwards."""
+    folder = broker_dirs("broker")
     yield folder
     LocalKafka(LocalKafkaSettings(dir=folder)).stop()
 
@@ -158,19 +158,19 @@ def test_unresolvable_version_shows_mavens_error(tmp_path: Path) -> None:
     assert not (tmp_path / "cache" / "kafka-0.0.1").exists()
 
 
-def test_broker_dying_at_start_reports_its_log(tmp_path: Path) -> None:
+def test_broker_dying_at_start_reports_its_log(broker_dir: Path) -> None:
     # A heap far too small for the JVM: the process starts, then exits at once.
-    kafka = LocalKafka(LocalKafkaSettings(dir=tmp_path / "broker", heap="1k"))
+    kafka = LocalKafka(LocalKafkaSettings(dir=broker_dir, heap="1k"))
     with pytest.raises(LocalKafkaError, match=r"exited with code") as info:
         kafka.start()
     assert "heap" in info.value.log_tail.lower()
     assert not kafka.status().running
 
 
-def test_start_timeout_stops_the_broker(tmp_path: Path) -> None:
-    kafka = LocalKafka(LocalKafkaSettings(dir=tmp_path / "broker", start_timeout=0.0))
+def test_start_timeout_stops_the_broker(broker_dir: Path) -> None:
+    kafka = LocalKafka(LocalKafkaSettings(dir=broker_dir, start_timeout=0.0))
     with pytest.raises(LocalKafkaError, match=r"did not accept connections .* so it was stopped"):
         kafka.start()
     status = kafka.status()
     assert not status.running
-    assert not (tmp_path / "broker" / "broker.pid").exists()
+    assert not (broker_dir / "broker.pid").exists()

@@ -12,7 +12,7 @@ PUBLIC = {
     "validate_agent_key",
     "ActionStateError", "SerdeError", "InvalidStateKeyError",
     "PayloadCodec", "CLOUDPICKLE_CODEC", "JSON_CODEC", "get_codec",
-    "HEADER_CODEC", "HEADER_WRITER", "HEADER_SCHEMA", "HEADER_SIGNATURE",
+    "HEADER_CODEC", "HEADER_WRITER", "HEADER_SCHEMA", "HEADER_SIGNATURE", "HEADER_VERSION",
     "RecordMeta", "sign_record", "verify_record",
 }  # fmt: skip
 

@@ -134,8 +134,8 @@ def json_lines(text: str) -> list[dict[str, Any]]:
 # -- JSON lines ------------------------------------------------------------------------------
 
 
-def test_json_lines_show_every_record(topic: Topic) -> None:
-    result = run(topic, "--format", "json")
+def test_json_lines_with_history_show_every_record(topic: Topic) -> None:
+    result = run(topic, "--format", "json", "--history")
     assert result.exit_code == 0, result.output
     records = json_lines(result.stdout)
     kinds = [r["kind"] for r in records]
@@ -194,10 +194,38 @@ def test_unpickle_with_a_secret_only_loads_verified_records(topic: Topic) -> Non
     assert "payload_repr" not in alice["calls"][0]
 
 
-def test_status_filters(topic: Topic) -> None:
+def test_by_default_each_key_shows_its_latest_record(topic: Topic) -> None:
+    records = json_lines(run(topic, "--format", "json").stdout)
+    # dave's PENDING record was superseded, erin's state by its tombstone; bad records stay
+    assert len(records) == 8
+    assert sorted((r["kind"], str(r["agent_key"])) for r in records if r["kind"] != "bad") == [
+        ("state", "alice"),
+        ("state", "bob"),
+        ("state", "carol"),
+        ("state", "dave"),
+        ("tombstone", "erin"),
+    ]
+    (dave,) = [r for r in records if r["agent_key"] == "dave"]
+    assert dave["completed"] is True
+    places = [(r["partition"], r["offset"]) for r in records]
+    assert places == sorted(places)
+
+
+def test_status_filters_what_is_true_now(topic: Topic) -> None:
     def agents(status: str) -> list[str]:
         records = json_lines(run(topic, "--format", "json", "--status", status).stdout)
         return sorted(str(r["agent_key"]) for r in records if r["kind"] == "state")
+
+    # dave completed after his pending record, erin was pruned: neither is pending now
+    assert agents("pending") == ["alice"]
+    assert agents("incomplete") == ["alice", "carol"]
+    assert agents("completed") == ["bob", "dave"]
+
+
+def test_history_filters_every_record(topic: Topic) -> None:
+    def agents(status: str) -> list[str]:
+        out = run(topic, "--format", "json", "--history", "--status", status).stdout
+        return sorted(str(r["agent_key"]) for r in json_lines(out) if r["kind"] == "state")
 
     # every record passing the filter, an overwritten one included (dave's first)
     assert agents("pending") == ["alice", "dave", "erin"]
@@ -213,7 +241,9 @@ def test_unknown_status_is_a_usage_error(topic: Topic) -> None:
 
 def test_state_key_and_partition_filters(topic: Topic) -> None:
     records = json_lines(run(topic, "--format", "json", "--state-key", skey("dave")).stdout)
-    assert [r["completed"] for r in records] == [False, True]
+    assert [r["completed"] for r in records] == [True]
+    dave = run(topic, "--format", "json", "--history", "--state-key", skey("dave")).stdout
+    assert [r["completed"] for r in json_lines(dave)] == [False, True]
     part = partition_for("bob", PARTITIONS)
     records = json_lines(run(topic, "--format", "json", "--partition", str(part)).stdout)
     assert records
@@ -284,16 +314,25 @@ def test_summary_table(topic: Topic) -> None:
 # -- table -----------------------------------------------------------------------------------
 
 
-def test_table_shows_each_record(topic: Topic) -> None:
-    result = run(topic)
+def test_table_with_history_shows_each_record(topic: Topic) -> None:
+    result = run(topic, "--history")
     assert result.exit_code == 0
     out = result.stdout
     assert out.count("BAD") == 3
     assert out.count("tombstone") == 1
-    assert out.count("pending") >= 3
+    assert out.count("pending") == 3
     assert "shop.charge PENDING" in out
     assert 'result 13 B = {"price":12}' in out
     assert skey("alice") in out
+    assert "10 records read, 1 tombstones, 3 bad records" in result.stderr
+
+
+def test_table_shows_the_latest_record_of_each_key(topic: Topic) -> None:
+    result = run(topic, "--status", "pending")
+    assert result.exit_code == 0
+    assert result.stdout.count("pending") == 1
+    assert skey("alice") in result.stdout
+    assert skey("dave") not in result.stdout
     assert "10 records read, 1 tombstones, 3 bad records" in result.stderr
 
 
@@ -323,8 +362,9 @@ def test_follow_prints_records_written_later(fresh_topic: Topic) -> None:
     )
     try:
         assert proc.stdout is not None
-        seen = [orjson.loads(proc.stdout.readline()) for _ in range(10)]
-        assert len(seen) == 10
+        # the latest record of each key first (8), then each record as it is written
+        seen = [orjson.loads(proc.stdout.readline()) for _ in range(8)]
+        assert len({r["key"] for r in seen}) == 8
         settings = KafkaStoreSettings(
             bootstrap_servers=topic.bootstrap, topic=topic.name, partitions=PARTITIONS
         )

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -18,7 +18,13 @@ from _helpers import assert_eventually
 from confluent_kafka.admin import AdminClient
 from typer.testing import CliRunner
 
-from actionstate.serde import ActionState, action_uuid, encode_action_state, state_key
+from actionstate.serde import (
+    ActionState,
+    action_uuid,
+    encode_action_state,
+    sign_record,
+    state_key,
+)
 from actionstate.service.cli import build_app
 from actionstate.service.local_kafka import LocalKafka, LocalKafkaSettings
 
@@ -38,12 +44,27 @@ class Serve:
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
+        self._ended = threading.Event()
         threading.Thread(target=self._pump, daemon=True).start()
 
     def _pump(self) -> None:
         assert self.proc.stderr is not None
         for line in self.proc.stderr:
             self.lines.put(line)
+        self._ended.set()
+
+    def next_line(self, timeout: float) -> str:
+        line = self.lines.get(timeout=timeout)
+        self.seen.append(line)
+        return line
+
+    def exit_and_output(self, timeout: float) -> tuple[int, str]:
+        """Wait for the process to end by itself; its exit code and all it printed."""
+        code = self.proc.wait(timeout=timeout)
+        assert self._ended.wait(timeout)
+        while not self.lines.empty():
+            self.seen.append(self.lines.get())
+        return code, "".join(self.seen)
 
     def wait_for_url(self, timeout: float) -> str:
         while True:
@@ -118,8 +139,10 @@ def test_serve_reports_a_bad_setting() -> None:
     assert "topic" in result.stderr
 
 
-def test_without_bootstrap_servers_serve_runs_the_local_broker(tmp_path: Path) -> None:
-    data = tmp_path / "state"
+def test_without_bootstrap_servers_serve_runs_the_local_broker(
+    broker_dirs: Callable[[str], Path],
+) -> None:
+    data = broker_dirs("serve-state")
     serve = Serve(["--port", "0", "--data-dir", str(data), "--topic", "orders"], _env())
     try:
         url = serve.wait_for_url(240)
@@ -140,3 +163,52 @@ def test_without_bootstrap_servers_serve_runs_the_local_broker(tmp_path: Path) -
     # It stopped the broker it started, and kept its data under the data dir.
     assert not was_running
     assert any(data.iterdir())
+
+
+def test_serve_refuses_a_signing_secret_without_a_token() -> None:
+    serve = Serve(
+        ["--port", "0"],
+        _env(KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1", ACTIONSTATE_SIGNING_SECRET="s3cret"),
+    )
+    try:
+        code, said = serve.exit_and_output(60)
+    finally:
+        serve.stop()
+    assert code == 2
+    assert "signing secret" in said
+    assert "set a token" in said
+    assert "listening" not in said
+
+
+def test_serve_with_a_secret_and_a_token_says_so_and_signs_for_token_holders(
+    kafka_bootstrap: str, cleanup_topic: str
+) -> None:
+    serve = Serve(
+        ["--port", "0", "--partitions", "1", "--token", "t0k3n"],
+        _env(
+            KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+            ACTIONSTATE_TOPIC=cleanup_topic,
+            ACTIONSTATE_SIGNING_SECRET="s3cret",
+        ),
+    )
+    try:
+        url = serve.wait_for_url(60)
+        enforcing = serve.next_line(30)
+        assert "every request needs the token" in enforcing
+        assert "signed with the signing secret" in enforcing
+        auth = {"Authorization": "Bearer t0k3n"}
+        assert_eventually(lambda: _ready_with(url, auth))
+        key = state_key("alice", 1, action_uuid("e"), action_uuid("charge"))
+        body = encode_action_state(ActionState())
+        assert httpx.put(f"{url}/v1/states/{key}", content=body).status_code == 401
+        written = httpx.put(f"{url}/v1/states/{key}", content=body, headers=auth)
+        assert written.status_code == 200, written.text
+        stored = httpx.get(f"{url}/v1/states/{key}", headers=auth).json()
+        assert stored["signature"] == sign_record(key, body, b"s3cret", version=stored["version"])
+    finally:
+        code = serve.stop()
+    assert code == 0
+
+
+def _ready_with(url: str, headers: dict[str, str]) -> None:
+    assert httpx.get(f"{url}/readyz", headers=headers).status_code == 200

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import threading
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from _helpers import assert_eventually
+from _helpers import assert_eventually, returns_within
 from _sidecar_fixtures import SIDECAR_PARTITIONS, RunningSidecar, StartSidecar
 from confluent_kafka import Consumer, Producer, TopicPartition
 from pydantic import ValidationError
@@ -20,7 +23,9 @@ from actionstate.client import (
     SidecarStore,
     StoreError,
     StoreReadError,
+    StoreWriteError,
 )
+from actionstate.client._records import check_record
 from actionstate.serde import (
     ActionState,
     CallResult,
@@ -35,6 +40,7 @@ from actionstate.serde import (
 )
 from actionstate.service import SidecarSettings
 from actionstate.service._view import MaterializedView
+from actionstate.service.local_kafka import LocalKafka, LocalKafkaSettings
 
 EVENT = Event.input({"order": 42})
 
@@ -422,17 +428,152 @@ def test_unknown_routes_and_methods(sidecar: RunningSidecar) -> None:
 
 
 def test_a_signed_put_must_verify_with_the_sidecars_secret(start_sidecar: StartSidecar) -> None:
-    sc = start_sidecar(signing_secret="s3cret")
+    sc = start_sidecar(signing_secret="s3cret", token="t0k3n")
     key = skey("kim")
     value = encode_action_state(state())
-    forged = sign_record(key, value, b"other")
+    forged = sign_record(key, value, b"other", version=7)
+    response = sc.http.put(
+        f"/v1/states/{key}",
+        content=value,
+        headers={"ActionState-Signature": forged, "ActionState-Version": "7"},
+    )
+    assert "bad_signature" in error_of(response, 422)
     response = sc.http.put(
         f"/v1/states/{key}", content=value, headers={"ActionState-Signature": forged}
     )
-    assert "bad_signature" in error_of(response, 422)
-    # unsigned: the sidecar signs it
+    assert "missing_version" in error_of(response, 422)
+    # unsigned: the sidecar signs it, with a write version
     assert put(sc, key, state()).status_code == 200
-    assert _ok(sc.http.get(f"/v1/states/{key}"))["signature"] == sign_record(key, value, b"s3cret")
+    out = _ok(sc.http.get(f"/v1/states/{key}"))
+    assert out["version"] > 0
+    assert out["signature"] == sign_record(key, value, b"s3cret", version=out["version"])
+    # a version not above the key's is refused before it reaches the topic
+    old = out["version"]
+    stale = sign_record(key, value, b"s3cret", version=old)
+    response = sc.http.put(
+        f"/v1/states/{key}",
+        content=value,
+        headers={"ActionState-Signature": stale, "ActionState-Version": str(old)},
+    )
+    assert "stale_version" in error_of(response, 409)
+
+
+def test_a_signing_secret_requires_a_token() -> None:
+    with pytest.raises(ValidationError, match="token"):
+        SidecarSettings(topic="t", signing_secret="s3cret")
+    assert SidecarSettings(topic="t", signing_secret="s", token="x").token_value == "x"
+
+
+def test_a_signing_sidecar_signs_only_for_token_holders(start_sidecar: StartSidecar) -> None:
+    sc = start_sidecar(signing_secret="s3cret", token="t0k3n")
+    key = skey("nia")
+    bare = httpx.Client(base_url=sc.url)
+    try:
+        assert bare.put(f"/v1/states/{key}", content=GOOD).status_code == 401
+        assert bare.delete(f"/v1/states/{key}").status_code == 401
+        assert bare.post("/v1/prune", json={"agent_key": "nia", "up_to_seq": 9}).status_code == 401
+    finally:
+        bare.close()
+    assert _ok(sc.http.get("/v1/status"))["states_live"] == 0
+    assert put(sc, key, state(done=True)).status_code == 200
+    [record] = _topic_records(sc)
+    assert check_record(key, record.value(), record.headers(), b"s3cret").reason is None
+    with pytest.raises(StoreError, match="token"):
+        SidecarStore(sc.url, signing_secret="s3cret")
+    with SidecarStore(sc.url, token="t0k3n", signing_secret="s3cret") as store:
+        report = store.rebuild()
+        assert (report.states_live, report.bad_records) == (1, 0)
+        store.put("nia", 2, "charge", EVENT, state())
+        assert store.prune("nia", 1) == 1
+    with SidecarStore(sc.url, token="t0k3n", signing_secret="s3cret") as reader:
+        report = reader.rebuild()
+        assert (report.states_live, report.tombstones, report.bad_records) == (1, 1, 0)
+        assert reader.get("nia", 2, "charge", EVENT) is not None
+
+
+def _topic_records(sc: RunningSidecar) -> list[Any]:
+    """Every record of the sidecar's topic, in offset order per partition."""
+    consumer = Consumer(
+        {"bootstrap.servers": sc.bootstrap, "group.id": "t", "enable.partition.eof": True}
+    )
+    pending = set(range(SIDECAR_PARTITIONS))
+    records: list[Any] = []
+    try:
+        consumer.assign([TopicPartition(sc.topic, p, 0) for p in pending])
+        while pending:
+            for msg in consumer.consume(100, 1):
+                if msg.error() is None:
+                    records.append(msg)
+                else:
+                    pending.discard(msg.partition())
+    finally:
+        consumer.close()
+    return records
+
+
+def test_a_signing_sidecar_refuses_forged_tombstones_and_replays(
+    start_sidecar: StartSidecar,
+) -> None:
+    sc = start_sidecar(signing_secret="s3cret", token="t0k3n")
+    key = skey("ola")
+    put(sc, key, state(pending=True))
+    put(sc, key, state(done=True))
+    pending, done = _topic_records(sc)
+    producer = Producer({"bootstrap.servers": sc.bootstrap})
+    partition = pending.partition()
+    producer.produce(sc.topic, None, key=key, partition=partition)  # unsigned tombstone
+    producer.produce(
+        sc.topic, pending.value(), key=key, partition=partition, headers=pending.headers()
+    )  # the older signed record, appended again
+    swapped = [*done.headers(), ("actionstate.codec", b"json")]  # a codec the MAC did not cover
+    producer.produce(sc.topic, done.value(), key=key, partition=partition, headers=swapped)
+    assert producer.flush(30) == 0
+
+    def counted() -> Any:
+        status = _ok(sc.http.get("/v1/status"))
+        assert status["bad_records"] == 3
+        return status
+
+    status = assert_eventually(counted)
+    assert sorted(b["reason"] for b in status["bad_samples"]) == [
+        "signature",
+        "signature",
+        "version",
+    ]
+    out = _ok(sc.http.get(f"/v1/states/{key}"))
+    assert (out["offset"], out["completed"]) == (done.offset(), True)
+    # A tombstone the sidecar signs (for a token holder) does delete.
+    assert _ok(sc.http.delete(f"/v1/states/{key}"))["existed"] is True
+    assert sc.http.get(f"/v1/states/{key}").status_code == 404
+    with SidecarStore(sc.url, token="t0k3n", signing_secret="s3cret") as store:
+        report = store.rebuild()
+        assert (report.states_live, report.tombstones) == (0, 1)
+
+
+def test_writes_through_a_sidecar_whose_broker_went_away_fail_within_its_timeout(
+    start_sidecar: StartSidecar, broker_dirs: Callable[[str], Path]
+) -> None:
+    kafka = LocalKafka(LocalKafkaSettings(dir=broker_dirs("sidecar-broker"), heap="384m"))
+    try:
+        sc = start_sidecar(bootstrap_servers=kafka.start(), timeout_s=3)
+        assert sc.server.sidecar.follower.wait_ready(60)
+        with SidecarStore(sc.url) as store:
+            store.put("pia", 1, "charge", EVENT, state())
+            kafka.stop()
+            answer = returns_within(90, lambda: put(sc, skey("pia", 2), state()))
+            assert "write_failed" in error_of(answer, 503)
+            assert "timeout_s=3s" in answer.json()["detail"]
+            # The store waits longer than the sidecar: it reports the sidecar's answer.
+            for write in (
+                lambda: store.put("pia", 3, "charge", EVENT, state()),
+                lambda: asyncio.run(store.aput("pia", 4, "charge", EVENT, state())),
+            ):
+                with pytest.raises(StoreWriteError, match=r"write_failed.*timeout_s=3s"):
+                    returns_within(90, write)
+            assert store.get("pia", 1, "charge", EVENT) is not None
+            assert store.get("pia", 3, "charge", EVENT) is None
+    finally:
+        kafka.stop()
 
 
 # -- the token rule -----------------------------------------------------------------------
@@ -477,9 +618,11 @@ def test_with_a_token_every_request_needs_it(start_sidecar: StartSidecar) -> Non
 def test_a_signed_put_is_stored_exactly_as_sent(sidecar: RunningSidecar) -> None:
     key = skey("lee")
     body = b'{"completed": false,  "callResults": []}'  # not what encode_action_state writes
-    signature = sign_record(key, body, b"k")
+    signature = sign_record(key, body, b"k", version=5)
     written = sidecar.http.put(
-        f"/v1/states/{key}", content=body, headers={"ActionState-Signature": signature}
+        f"/v1/states/{key}",
+        content=body,
+        headers={"ActionState-Signature": signature, "ActionState-Version": "5"},
     )
     assert written.status_code == 200, written.text
     lines = [orjson.loads(x) for x in sidecar.http.get("/v1/snapshot").text.splitlines()]
