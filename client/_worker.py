@@ -27,7 +27,7 @@ import orjson
 
 from actionstate.client._call_id import is_async_callable
 from actionstate.client._durable import CallCounts, DurableContext
-from actionstate.client._errors import ReconcileLater, WorkerError
+from actionstate.client._errors import WorkerError
 from actionstate.serde import (
     ActionState,
     Event,
@@ -328,10 +328,8 @@ class Worker:
             report.actions_resumed += 1
             try:
                 self._drive(run)
-            except ReconcileLater as later:
-                report.unsettled.append(_unsettled(run, later))
             except Exception as exc:
-                report.failures.append(RecoveryFailure(run.ctx.state_key, run.action.name, exc))
+                _report_stop(report, run, exc)
             else:
                 report.actions_completed += 1
             report.calls.add(run.ctx.counts)
@@ -344,10 +342,8 @@ class Worker:
             report.actions_resumed += 1
             try:
                 await self._adrive(run)
-            except ReconcileLater as later:
-                report.unsettled.append(_unsettled(run, later))
             except Exception as exc:
-                report.failures.append(RecoveryFailure(run.ctx.state_key, run.action.name, exc))
+                _report_stop(report, run, exc)
             else:
                 report.actions_completed += 1
             report.calls.add(run.ctx.counts)
@@ -435,8 +431,16 @@ def _check_settled(ctx: DurableContext) -> None:
         raise ctx.unsettled
 
 
-def _unsettled(run: _Run, later: ReconcileLater) -> UnsettledCall:
-    return UnsettledCall(run.ctx.state_key, run.action.name, later.call_index, str(later))
+def _report_stop(report: RecoveryReport, run: _Run, error: Exception) -> None:
+    # Only the context's own ReconcileLater means "unsettled": a journaled one that replays
+    # (raised by a call without a reconciler) is the call's outcome, a failure.
+    later = run.ctx.unsettled
+    if later is None:
+        report.failures.append(RecoveryFailure(run.ctx.state_key, run.action.name, error))
+    else:
+        report.unsettled.append(
+            UnsettledCall(run.ctx.state_key, run.action.name, later.call_index, str(later))
+        )
 
 
 def _completed(ctx: DurableContext, output: Any) -> ActionState:

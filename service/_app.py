@@ -72,8 +72,9 @@ StateKeyPath = Annotated[
         json_schema_extra={"pattern": STATE_KEY_PATTERN},
     ),
 ]
+# 400, 414 and 431 also come from the HTTP layer (SidecarHttpProtocol), for any operation.
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (400, 401, 404, 409, 422, 503)
+    code: {"model": ErrorOut} for code in (400, 401, 404, 409, 414, 422, 431, 503)
 }
 
 
@@ -117,7 +118,7 @@ def _routes(app: FastAPI, sidecar: Sidecar) -> None:  # noqa: PLR0915 - one rout
             )
         return json_response({"ready": True, "lag": follower.lag()})
 
-    @app.get("/metrics", tags=["health"], response_class=Response)
+    @app.get("/metrics", tags=["health"], response_class=Response, responses=_ERRORS)
     async def metrics_text() -> Response:
         """Prometheus metrics."""
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

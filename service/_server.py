@@ -14,13 +14,13 @@ import uvicorn
 
 from actionstate.service._app import create_app
 from actionstate.service._errors import ServiceError
+from actionstate.service._http_protocol import SidecarHttpProtocol
 from actionstate.service._settings import SidecarSettings
 from actionstate.service._sidecar import Sidecar
 
 __all__ = ["SidecarServer"]
 
 _log = logging.getLogger("actionstate.service.server")
-_MAX_REQUEST_HEAD = 1024 * 1024
 
 
 def _quiet(_line: str) -> None:
@@ -54,8 +54,7 @@ class SidecarServer:
             access_log=False,
             lifespan="off",
             server_header=False,
-            # room for a long snapshot query (one start offset per partition)
-            h11_max_incomplete_event_size=_MAX_REQUEST_HEAD,
+            http=SidecarHttpProtocol,
         )
 
     def start(self, timeout: float = 30.0) -> str:

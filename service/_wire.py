@@ -95,7 +95,9 @@ META_PARAMETERS: list[dict[str, Any]] = [
     },
 ]
 # A tombstone (DELETE) has no body, codec or schema; its signature covers key and version.
-TOMBSTONE_PARAMETERS = [p for p in META_PARAMETERS if p["name"] != HEADER_CODEC]
+TOMBSTONE_PARAMETERS = [
+    p for p in META_PARAMETERS if p["name"] not in (HEADER_CODEC, HEADER_SCHEMA)
+]
 
 
 def check_key(skey: str) -> tuple[str, int]:
@@ -195,17 +197,17 @@ def record_meta(
         detail = f"{HEADER_WRITER}: 1 to 200 printable ASCII characters"
         raise ApiError(422, "invalid_header", detail)
     signature = headers.get(HEADER_SIGNATURE)
-    if signature is not None:
-        if _SIGNATURE_RE.fullmatch(signature) is None:
-            detail = f"{HEADER_SIGNATURE}: expected 64 lowercase hex digits"
-            raise ApiError(422, "invalid_header", detail)
-        if version is None:
-            detail = f"{HEADER_SIGNATURE} needs {HEADER_VERSION}: the signature covers it"
-            raise ApiError(422, "missing_version", detail)
+    if signature is not None and _SIGNATURE_RE.fullmatch(signature) is None:
+        detail = f"{HEADER_SIGNATURE}: expected 64 lowercase hex digits"
+        raise ApiError(422, "invalid_header", detail)
+    # Without a secret the sidecar passes signatures on; the readers holding it judge them.
     if secret is not None:
         if signature is None:
             version = next_version(known) if version is None else version
             signature = sign_record(skey, value, secret, codec=codec, version=version)
+        elif version is None:
+            detail = f"{HEADER_SIGNATURE} needs {HEADER_VERSION}: the signature covers it"
+            raise ApiError(422, "missing_version", detail)
         elif not verify_record(skey, value, signature, secret, codec=codec, version=version):
             detail = f"{HEADER_SIGNATURE} does not verify with the sidecar's secret"
             raise ApiError(422, "bad_signature", detail)

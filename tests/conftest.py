@@ -31,13 +31,39 @@ _MACHINE_ENV = frozenset(
 # The shared broker, and folders for brokers a test starts itself (directly or through a
 # command it runs): a test whose fixture closure holds one of them needs Java and Kafka.
 BROKER_FIXTURES = frozenset({"kafka_bootstrap", "broker_dirs"})
+# Backends whose fixture a parametrized fixture requests by name at run time
+# (``params=["memory", "kafka"]`` + ``request.getfixturevalue``), which collection cannot see.
+BROKER_BACKENDS = frozenset({"kafka", "sidecar"})
+
+
+def _needs_broker(item: pytest.Item) -> bool:
+    if BROKER_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    callspec = getattr(item, "callspec", None)
+    params = () if callspec is None else callspec.params.values()
+    return any(isinstance(value, str) and value in BROKER_BACKENDS for value in params)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark ``kafka`` every test that gets a broker through ``BROKER_FIXTURES``."""
+    """Mark ``kafka`` every test that gets a broker (``BROKER_FIXTURES``, ``BROKER_BACKENDS``)."""
     for item in items:
-        if BROKER_FIXTURES & set(getattr(item, "fixturenames", ())):
+        if _needs_broker(item):
             item.add_marker(pytest.mark.kafka)
+
+
+@pytest.fixture(autouse=True)
+def _broker_use_is_marked(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test that got a broker some other way without being marked ``kafka``:
+    ``-m "not kafka"`` would select it and then need a broker."""
+    yield
+    used = BROKER_FIXTURES & set(request.fixturenames)
+    if used and request.node.get_closest_marker("kafka") is None:
+        pytest.fail(
+            f"{request.node.nodeid} used {sorted(used)} but is not marked kafka; request the "
+            "broker fixture directly, or mark the parameter that needs it with "
+            "pytest.param(..., marks=pytest.mark.kafka)",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(autouse=True)

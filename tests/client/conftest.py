@@ -112,13 +112,7 @@ def delete_topic(bootstrap: str, topic: str) -> None:
         future.exception()  # a topic the test never created is fine
 
 
-@pytest.fixture(
-    # Requested by name at run time, so the collection hook cannot see these use a broker.
-    params=[
-        pytest.param(name, marks=() if name == "memory" else pytest.mark.kafka)
-        for name in STORE_BACKENDS
-    ]
-)
+@pytest.fixture(params=list(STORE_BACKENDS))
 def store_backend(request: pytest.FixtureRequest) -> str:
     """The name of the backend under test."""
     return str(request.param)

@@ -15,7 +15,7 @@ import cloudpickle
 import orjson
 import pytest
 from confluent_kafka import Producer
-from conftest import PARTITIONS, delete_topic
+from confluent_kafka.admin import AdminClient
 from pydantic import ValidationError
 
 from actionstate.client import (
@@ -44,6 +44,7 @@ from actionstate.serde import action_uuid as make_action_uuid
 from actionstate.serde import event_uuid as make_event_uuid
 
 Headers = list[tuple[str, bytes]]
+PARTITIONS = 4  # what the kafka_settings fixture creates topics with
 ACTION = "order"
 AGENT = "customer-7"
 KNOWN = "known codecs: cloudpickle, json"
@@ -96,7 +97,9 @@ def backing(request: pytest.FixtureRequest) -> Iterator[Backing]:
     finally:
         for store in opened:
             store.close()
-        delete_topic(settings.bootstrap_servers, settings.topic)
+        admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+        for future in admin.delete_topics([settings.topic], operation_timeout=30).values():
+            future.exception()
 
 
 class Crash(Exception):

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import StoreOpener
 
 from actionstate.client import (
     ActionStateStore,
@@ -21,6 +21,7 @@ from actionstate.client import (
 )
 from actionstate.serde import Event, state_key
 
+StoreOpener = Callable[..., ActionStateStore]  # the store fixtures' openers
 KEY = "order-1"
 SECRET = "card-4242-4242"  # an argument that must never reach a log line
 

@@ -16,7 +16,6 @@ import pytest
 from _helpers import assert_eventually
 from confluent_kafka import KafkaError, Producer
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
-from conftest import delete_topic
 
 from actionstate.client import (
     ActionStateStore,
@@ -101,7 +100,9 @@ def limiter(request: pytest.FixtureRequest) -> Iterator[Limiter]:
         yield Limiter(kafka, refuse_kafka)
     finally:
         kafka.close()
-        delete_topic(settings.bootstrap_servers, settings.topic)
+        admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+        for future in admin.delete_topics([settings.topic], operation_timeout=30).values():
+            future.exception()
 
 
 class Tracked:

@@ -5,10 +5,10 @@ Over the memory store and the real Kafka broker, with sync and async actions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import StoreOpener
 
 from actionstate.client import (
     ActionStateStore,
@@ -19,6 +19,7 @@ from actionstate.client import (
 )
 from actionstate.serde import CallStatus
 
+StoreOpener = Callable[..., ActionStateStore]  # the store fixtures' openers
 KEY = "order-9"
 
 
@@ -147,3 +148,7 @@ def test_reconcile_later_from_a_call_without_reconciler_is_an_ordinary_failure(
         worker.submit(KEY, {"order": "o-1"}, seq=0)
     [(_, state)] = store.states()
     assert [c.status for c in state.call_results] == [CallStatus.FAILED]
+
+    report = worker.recover()  # the journaled failure replays: a failure, not "unsettled"
+    assert report.unsettled == []
+    assert [type(f.error) for f in report.failures] == [ReconcileLater]
