@@ -3,11 +3,13 @@
 from ._call_id import compute_args_digest, compute_function_id, validate_reconciler
 from ._durable import CallCounts, DurableCall, DurableContext
 from ._errors import (
+    CallNotPendingError,
     ClientError,
     DurableExecutionError,
     FunctionIdCollisionWarning,
     ReconcileLater,
     ResolvedCallError,
+    StateNotFoundError,
     StoreError,
     StoreReadError,
     StoreWriteError,
@@ -15,17 +17,20 @@ from ._errors import (
     UntrustedPayloadError,
     WorkerError,
 )
-from ._kafka_store import KafkaStore
 from ._memory_store import MemoryLog, MemoryStore
-from ._settings import KafkaStoreSettings
+from ._recovery import RecoveryFailure, RecoveryReport, UnknownActionState, UnsettledCall
+from ._resolve import resolve_call
 from ._sidecar_store import SidecarStore
 from ._store import ActionStateStore, BadRecord, RebuildReport, StoredState
-from ._worker import RecoveryFailure, RecoveryReport, UnknownActionState, UnsettledCall, Worker
+from ._worker import Worker
+from .kafka._settings import KafkaStoreSettings
+from .kafka._store import KafkaStore
 
 __all__ = [
     "ActionStateStore",
     "BadRecord",
     "CallCounts",
+    "CallNotPendingError",
     "ClientError",
     "DurableCall",
     "DurableContext",
@@ -41,6 +46,7 @@ __all__ = [
     "RecoveryReport",
     "ResolvedCallError",
     "SidecarStore",
+    "StateNotFoundError",
     "StoreError",
     "StoreReadError",
     "StoreWriteError",
@@ -53,5 +59,6 @@ __all__ = [
     "WorkerError",
     "compute_args_digest",
     "compute_function_id",
+    "resolve_call",
     "validate_reconciler",
 ]

@@ -15,29 +15,25 @@ from types import TracebackType
 from typing import Self
 
 from actionstate.serde import (
+    DEFAULT_CODEC,
     ActionState,
     Event,
+    HeaderList,
     PayloadCodec,
+    RawRecord,
     StateKey,
+    encode_record,
     get_codec,
+    next_version,
     parse_state_key,
+    tombstone_meta,
     validate_agent_key,
+    validate_seq,
 )
 
 from ._errors import StoreError, StoreWriteError
+from ._locate import Located, locate, partition_of
 from ._rebuild import finish_rebuild
-from ._records import (
-    DEFAULT_CODEC,
-    Headers,
-    Located,
-    RawRecord,
-    encode_record,
-    locate,
-    next_version,
-    partition_of,
-    tombstone_meta,
-    validate_seq,
-)
 from ._store import RebuildReport, StoredState
 from ._view import Entry, StateView, decode_entry
 
@@ -117,11 +113,11 @@ class ViewStore:
     def _partition_count(self) -> int:
         raise NotImplementedError
 
-    def _write(self, partition: int, skey: str, value: bytes, headers: Headers) -> int:
+    def _write(self, partition: int, skey: str, value: bytes, headers: HeaderList) -> int:
         """Append and return the record's offset once durable; raise StoreWriteError."""
         raise NotImplementedError
 
-    async def _awrite(self, partition: int, skey: str, value: bytes, headers: Headers) -> int:
+    async def _awrite(self, partition: int, skey: str, value: bytes, headers: HeaderList) -> int:
         raise NotImplementedError
 
     def _write_tombstones(
@@ -183,17 +179,17 @@ class ViewStore:
         # Only signed records carry a write version: without a secret it proves nothing.
         return None if self._secret is None else next_version(self._view.version(skey))
 
-    def _encode(self, loc: Located, state: ActionState) -> tuple[bytes, Headers, int | None]:
+    def _encode(self, loc: Located, state: ActionState) -> tuple[bytes, HeaderList, int | None]:
         version = self._next_version(loc.state_key)
         value, headers = encode_record(
             loc.state_key, state, codec=self._codec, secret=self._secret, version=version
         )
         return value, headers, version
 
-    def _tombstone_headers(self, skey: str) -> Headers:
+    def _tombstone_headers(self, skey: str) -> HeaderList:
         """The headers of a tombstone for ``skey`` (signed when the store has a secret)."""
         meta = tombstone_meta(skey, secret=self._secret, version=self._next_version(skey))
-        headers: Headers = [*meta.to_headers()]
+        headers: HeaderList = [*meta.to_headers()]
         return headers
 
     @property

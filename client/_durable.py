@@ -58,7 +58,7 @@ from actionstate.client._call_id import (
     validate_reconciler,
 )
 from actionstate.client._errors import DurableExecutionError, ReconcileLater
-from actionstate.client._records import Located, action_part_of, event_part_of, locate
+from actionstate.client._locate import Located, action_part_of, event_part_of, locate
 from actionstate.serde import (
     ActionState,
     CallResult,

@@ -12,6 +12,8 @@
         │   └── UntrustedPayloadError     a payload failed signature checks; never unpickled
         ├── ReconcileLater                a reconciler's "unknown yet, ask again later"
         ├── ResolvedCallError             a call an operator resolved as failed (`resolve`)
+        ├── StateNotFoundError            `resolve`: no live state under the state key
+        ├── CallNotPendingError           `resolve`: no such call, or its outcome is journaled
         ├── WorkerError                   the worker was used wrongly (unknown action, ...)
         └── FunctionIdCollisionWarning    (also a UserWarning) two callables, one function id
 
@@ -23,11 +25,13 @@ from __future__ import annotations
 from actionstate.serde import ActionStateError
 
 __all__ = [
+    "CallNotPendingError",
     "ClientError",
     "DurableExecutionError",
     "FunctionIdCollisionWarning",
     "ReconcileLater",
     "ResolvedCallError",
+    "StateNotFoundError",
     "StoreError",
     "StoreReadError",
     "StoreWriteError",
@@ -99,6 +103,14 @@ class ReconcileLater(ClientError):
 
 class ResolvedCallError(ClientError):
     """The outcome of a call an operator resolved as failed with ``actionstate resolve``."""
+
+
+class StateNotFoundError(ClientError):
+    """The store holds no live state under the state key (never written, or pruned)."""
+
+
+class CallNotPendingError(ClientError):
+    """The state has no such call, or the call's outcome is journaled already."""
 
 
 class WorkerError(ClientError):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection, Iterator
 
+from actionstate.serde import DEFAULT_CODEC, HeaderList, LogRecord, RawRecord, VersionWatch
+
 from ._base import ScanResult, ViewStore
 from ._errors import StoreWriteError
-from ._records import DEFAULT_CODEC, Headers, LogRecord, RawRecord, VersionWatch
 
 __all__ = ["MemoryLog", "MemoryStore"]
 
@@ -31,7 +32,7 @@ class MemoryLog:
         return len(self._partitions)
 
     def append(
-        self, partition: int, key: bytes | None, value: bytes | None, headers: Headers | None
+        self, partition: int, key: bytes | None, value: bytes | None, headers: HeaderList | None
     ) -> int:
         """Append a record and return its offset."""
         with self._lock:
@@ -73,10 +74,10 @@ class MemoryStore(ViewStore):
     def _partition_count(self) -> int:
         return self.log.partitions
 
-    def _write(self, partition: int, skey: str, value: bytes, headers: Headers) -> int:
+    def _write(self, partition: int, skey: str, value: bytes, headers: HeaderList) -> int:
         return self.log.append(partition, skey.encode(), value, headers)
 
-    async def _awrite(self, partition: int, skey: str, value: bytes, headers: Headers) -> int:
+    async def _awrite(self, partition: int, skey: str, value: bytes, headers: HeaderList) -> int:
         return self._write(partition, skey, value, headers)
 
     def _write_tombstones(

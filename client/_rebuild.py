@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Iterable
 
-from ._records import Checked, RawRecord, check_record, split_state_key
+from actionstate.serde import BadReason, Checked, RawRecord, check_key, check_record
+
 from ._store import BadRecord
 from ._view import Entry, StateView
 
@@ -57,7 +58,7 @@ class _Finisher:
         self.live: list[tuple[str, int, str, Entry]] = []
         self.deleted: list[tuple[str, str]] = []
 
-    def bad(self, record: RawRecord, reason: str, detail: str) -> None:
+    def bad(self, record: RawRecord, reason: BadReason, detail: str) -> None:
         result = self.result
         result.bad_records += 1
         sample = BadRecord(self.topic, _partition(record), _offset(record), reason, detail)
@@ -74,18 +75,11 @@ class _Finisher:
             )
 
     def parse_key(self, record: RawRecord) -> tuple[str, str, int] | None:
-        raw = record.key()
-        if raw is None:
-            self.bad(record, "key", "record has no key")
+        parts = check_key(record.key())
+        if isinstance(parts, Checked):
+            self.bad(record, BadReason.KEY, parts.detail)
             return None
-        try:
-            skey = raw.decode()
-            agent_key, seq = split_state_key(skey)
-        except (UnicodeDecodeError, ValueError) as exc:
-            detail = "key is not UTF-8" if isinstance(exc, UnicodeDecodeError) else str(exc)
-            self.bad(record, "key", detail)
-            return None
-        return skey, agent_key, seq
+        return parts
 
     def accept(self, record: RawRecord, skey: str, agent_key: str, seq: int) -> bool:
         """Add ``record`` to the result if it is good; False (and counted) if bad."""
@@ -119,7 +113,7 @@ def finish_rebuild(
     write versions did not rise (``regressed``), load ``view``."""
     finisher = _Finisher(topic, secret)
     for record in keyless:
-        finisher.bad(record, "key", "record has no key")
+        finisher.bad(record, BadReason.KEY, "record has no key")
     # key -> (state key, agent key, seq, offset the walk stops before)
     repair: dict[bytes, tuple[str, str, int, int]] = {}
     for raw, record in latest.items():
@@ -176,7 +170,7 @@ def _repair(
                     f"write version {checked.version} is not above version {before} at offset "
                     f"{_offset(last[0])}: an older record of the key appended again"
                 )
-                finisher.bad(record, "version", detail)
+                finisher.bad(record, BadReason.VERSION, detail)
                 continue
         chosen[raw] = (record, checked)
     for raw, (record, checked) in chosen.items():

@@ -18,21 +18,28 @@ from typing import Any
 import httpx
 import orjson
 
-from actionstate.serde import RecordMeta, validate_agent_key
+from actionstate.serde import (
+    DEFAULT_CODEC,
+    HTTP_HEADER_CODEC,
+    HTTP_HEADER_SCHEMA,
+    HTTP_HEADER_SIGNATURE,
+    HTTP_HEADER_VERSION,
+    HTTP_HEADER_WRITER,
+    BadReason,
+    HeaderList,
+    LogRecord,
+    RawRecord,
+    RecordMeta,
+    validate_agent_key,
+    validate_seq,
+)
 
 from ._base import ScanResult, ViewStore
 from ._errors import StoreError, StoreReadError, StoreWriteError
-from ._records import DEFAULT_CODEC, Headers, LogRecord, RawRecord, validate_seq
-from ._settings import DEFAULT_TIMEOUT_S
 from ._store import BadRecord, RebuildReport
+from .kafka._settings import DEFAULT_TIMEOUT_S
 
 __all__ = ["SidecarStore"]
-
-_HEADER_CODEC = "ActionState-Codec"
-_HEADER_WRITER = "ActionState-Writer"
-_HEADER_SCHEMA = "ActionState-Schema"
-_HEADER_SIGNATURE = "ActionState-Signature"
-_HEADER_VERSION = "ActionState-Version"
 
 
 def answer_within(sidecar_timeout: float) -> float:
@@ -129,14 +136,14 @@ class SidecarStore(ViewStore):
         return status
 
     @staticmethod
-    def _put_headers(headers: Headers) -> dict[str, str]:
+    def _put_headers(headers: HeaderList) -> dict[str, str]:
         meta = RecordMeta.from_headers(headers)
         fields = {
-            _HEADER_CODEC: meta.codec,
-            _HEADER_WRITER: meta.writer,
-            _HEADER_SCHEMA: meta.schema,
-            _HEADER_VERSION: meta.version,
-            _HEADER_SIGNATURE: meta.signature,
+            HTTP_HEADER_CODEC: meta.codec,
+            HTTP_HEADER_WRITER: meta.writer,
+            HTTP_HEADER_SCHEMA: meta.schema,
+            HTTP_HEADER_VERSION: meta.version,
+            HTTP_HEADER_SIGNATURE: meta.signature,
         }
         out = {"Content-Type": "application/json"}
         out.update({name: str(value) for name, value in fields.items() if value is not None})
@@ -166,7 +173,7 @@ class SidecarStore(ViewStore):
     def _partition_count(self) -> int:
         return self._partitions
 
-    def _write(self, partition: int, skey: str, value: bytes, headers: Headers) -> int:
+    def _write(self, partition: int, skey: str, value: bytes, headers: HeaderList) -> int:
         try:
             response = self._client.put(
                 f"/v1/states/{skey}", content=value, headers=self._put_headers(headers)
@@ -175,7 +182,7 @@ class SidecarStore(ViewStore):
             raise self._write_error(skey, repr(exc), retriable=True) from exc
         return self._written(skey, response)
 
-    async def _awrite(self, partition: int, skey: str, value: bytes, headers: Headers) -> int:
+    async def _awrite(self, partition: int, skey: str, value: bytes, headers: HeaderList) -> int:
         # One client per call: an httpx.AsyncClient belongs to the event loop it ran on,
         # and callers may use several loops over the store's life.
         try:
@@ -242,7 +249,11 @@ class SidecarStore(ViewStore):
             scan.records_read = int(line["records_read"])
             self._remote_bad = [
                 BadRecord(
-                    self.topic, int(b["partition"]), int(b["offset"]), b["reason"], b["detail"]
+                    self.topic,
+                    int(b["partition"]),
+                    int(b["offset"]),
+                    BadReason(b["reason"]),
+                    b["detail"],
                 )
                 for b in line["bad"]
             ]
@@ -256,7 +267,7 @@ class SidecarStore(ViewStore):
         if kind == "state":
             value = base64.b64decode(line["value"], validate=True)
             meta = replace(meta, codec=line["codec"], schema=line["schema"])
-        headers: Headers = [*meta.to_headers()]
+        headers: HeaderList = [*meta.to_headers()]
         scan.latest[key] = LogRecord(
             key, value, headers, int(line["partition"]), int(line["offset"])
         )

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import NamedTuple, Protocol, Self, runtime_checkable
 
-from actionstate.serde import ActionState, Event, PayloadCodec, StateKey
+from actionstate.serde import ActionState, BadReason, Event, PayloadCodec, StateKey
 
 __all__ = ["ActionStateStore", "BadRecord", "RebuildReport", "StoredState"]
 
@@ -23,16 +23,17 @@ class StoredState(NamedTuple):
 class BadRecord:
     """A record rebuild skipped, located by topic, partition and offset (never its contents).
 
-    ``reason`` is one of ``"key"`` (missing or unparseable state key), ``"value"`` (not an
-    ActionState), ``"headers"`` (malformed project headers), ``"signature"`` (unsigned or
-    tampered while a signing secret is configured; tombstones too) or ``"version"`` (a
-    signed record whose write version is not above its key's last good one: replayed).
+    ``reason`` says which record rule it broke (a :class:`~actionstate.serde.BadReason`,
+    a ``str``): ``key`` (missing or unparseable state key), ``value`` (not an ActionState),
+    ``headers`` (malformed project headers), ``signature`` (unsigned or tampered while a
+    signing secret is configured; tombstones too) or ``version`` (a signed record whose
+    write version is not above its key's last good one: replayed).
     """
 
     topic: str
     partition: int
     offset: int
-    reason: str
+    reason: BadReason
     detail: str = ""
 
 

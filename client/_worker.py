@@ -19,141 +19,33 @@ import asyncio
 import inspect
 import math
 import threading
-from collections.abc import Awaitable, Callable, Collection, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
 from actionstate.client._call_id import is_async_callable
-from actionstate.client._durable import CallCounts, DurableContext
+from actionstate.client._durable import DurableContext
 from actionstate.client._errors import WorkerError
+from actionstate.client._recovery import RecoveryReport, counted, recoverable
+from actionstate.client._runs import ActionFunc, _Action, _Done, _Run, check_settled
 from actionstate.serde import (
     ActionState,
     Event,
-    StateKey,
+    InvalidStateKeyError,
     action_uuid,
-    event_uuid,
-    state_key,
     validate_agent_key,
+    validate_seq,
 )
 
 if TYPE_CHECKING:
-    from actionstate.client._store import ActionStateStore, RebuildReport, StoredState
+    from actionstate.client._store import ActionStateStore
 
-__all__ = ["RecoveryFailure", "RecoveryReport", "UnknownActionState", "UnsettledCall", "Worker"]
+__all__ = ["Worker"]
 
-ActionFunc = Callable[[Any, DurableContext], Any]
 F = TypeVar("F", bound=ActionFunc)
 
 _OUTPUT_EVENT_TYPE = "_output_event"
-
-
-@dataclass(frozen=True)
-class RecoveryFailure:
-    """An unfinished state whose action could not be brought to completion."""
-
-    state_key: str
-    action: str
-    error: Exception
-
-    @property
-    def message(self) -> str:
-        """``"<ExceptionType>: <message>"`` of the error."""
-        return f"{type(self.error).__name__}: {self.error}"
-
-
-@dataclass(frozen=True)
-class UnsettledCall:
-    """A PENDING call whose reconciler answered ``ReconcileLater``; its action stays incomplete.
-
-    A later ``recover()`` asks the reconciler again; ``actionstate resolve`` settles it by hand.
-    """
-
-    state_key: str
-    action: str
-    call_index: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class UnknownActionState:
-    """An unfinished state whose action UUID matches no registered action; left untouched."""
-
-    state_key: str
-    agent_key: str
-    seq: int
-    action_uuid: str
-
-
-@dataclass
-class RecoveryReport:
-    """What :meth:`Worker.recover` found and did."""
-
-    actions_resumed: int = 0
-    """Unfinished states whose action was run again."""
-    actions_completed: int = 0
-    """Of those, the ones that now completed."""
-    calls: CallCounts = field(default_factory=CallCounts)
-    """How the durable calls of the resumed actions were resolved."""
-    failures: list[RecoveryFailure] = field(default_factory=list)
-    unknown_actions: list[UnknownActionState] = field(default_factory=list)
-    unsettled: list[UnsettledCall] = field(default_factory=list)
-    """Calls left PENDING because their reconciler answered ``ReconcileLater``."""
-    rebuild: RebuildReport | None = None
-    """The store's report of the rebuild recovery started with."""
-
-    @property
-    def calls_replayed(self) -> int:
-        """Calls whose outcome came from the journal."""
-        return self.calls.replayed
-
-    @property
-    def calls_reconciled(self) -> int:
-        """PENDING calls resolved by their reconciler."""
-        return self.calls.reconciled
-
-    @property
-    def calls_reexecuted(self) -> int:
-        """PENDING calls without a reconciler, run again."""
-        return self.calls.reexecuted
-
-    @property
-    def calls_executed(self) -> int:
-        """Calls the crashed run never reached, run for the first time."""
-        return self.calls.executed
-
-    @property
-    def calls_diverged(self) -> int:
-        """Calls that did not match their journaled slot (the action took another path)."""
-        return self.calls.diverged
-
-    @property
-    def ok(self) -> bool:
-        """True when every unfinished state completed and none had an unknown action."""
-        return not self.failures and not self.unknown_actions and not self.unsettled
-
-
-@dataclass(frozen=True)
-class _Action:
-    name: str
-    func: ActionFunc
-    is_async: bool
-    uuid: str
-
-
-@dataclass(frozen=True)
-class _Run:
-    action: _Action
-    ctx: DurableContext
-    data: Any
-    fresh: bool
-    """No state existed: the initial ``ActionState(taskEvent)`` is written first."""
-
-
-@dataclass(frozen=True)
-class _Done:
-    output: Any
 
 
 class Worker:
@@ -252,7 +144,7 @@ class Worker:
         key = _check_agent_key(agent_key)
         value = _json_value(data, "the submitted event")
         event = Event.input(value)
-        number = self._take_seq(key) if seq is None else self._note_seq(key, _check_seq(seq))
+        number = self._take_seq(key) if seq is None else self._note_seq(key, _worker_seq(seq))
         stored = self._store.get_stored(key, number, act.name, event)
         state = None if stored is None else stored.state
         if state is not None and state.completed:
@@ -288,7 +180,7 @@ class Worker:
         if run.fresh:
             self._store.put(ctx.key, ctx.seq, ctx.action, ctx.event, ctx.snapshot())
         result = run.action.func(run.data, ctx)
-        _check_settled(ctx)
+        check_settled(ctx)
         if inspect.isawaitable(result):
             _close(result)
             msg = (
@@ -305,7 +197,7 @@ class Worker:
         if run.fresh:
             await self._store.aput(ctx.key, ctx.seq, ctx.action, ctx.event, ctx.snapshot())
         result = await run.action.func(run.data, ctx)
-        _check_settled(ctx)
+        check_settled(ctx)
         output = _json_value(result, f"the output of action {ctx.action!r}")
         await self._store.aput(ctx.key, ctx.seq, ctx.action, ctx.event, _completed(ctx, output))
         return output
@@ -324,29 +216,17 @@ class Worker:
         owns.
         """
         report = self._start_recovery(partitions)
-        for run in self._recoverable(report):
-            report.actions_resumed += 1
-            try:
+        for run in recoverable(self._store, self._actions.values(), report):
+            with counted(report, run):
                 self._drive(run)
-            except Exception as exc:
-                _report_stop(report, run, exc)
-            else:
-                report.actions_completed += 1
-            report.calls.add(run.ctx.counts)
         return report
 
     async def arecover(self, partitions: Collection[int] | None = None) -> RecoveryReport:
         """Async :meth:`recover`; the rebuild and sync actions run in a worker thread."""
         report = await asyncio.to_thread(self._start_recovery, partitions)
-        for run in self._recoverable(report):
-            report.actions_resumed += 1
-            try:
+        for run in recoverable(self._store, self._actions.values(), report):
+            with counted(report, run):
                 await self._adrive(run)
-            except Exception as exc:
-                _report_stop(report, run, exc)
-            else:
-                report.actions_completed += 1
-            report.calls.add(run.ctx.counts)
         return report
 
     def _start_recovery(self, partitions: Collection[int] | None) -> RecoveryReport:
@@ -354,25 +234,6 @@ class Worker:
         with self._seq_lock:
             self._next_seq = None  # the view changed: sequence numbers are re-read
         return RecoveryReport(rebuild=rebuild)
-
-    def _recoverable(self, report: RecoveryReport) -> Iterable[_Run]:
-        by_uuid = {act.uuid: act for act in self._actions.values()}
-        unfinished = [(k, s) for k, s in self._store.stored_states() if not s.state.completed]
-        unfinished.sort(key=lambda ks: (ks[0].agent_key, ks[0].seq, str(ks[0].action_uuid)))
-        for skey, stored in unfinished:
-            text = state_key(skey.agent_key, skey.seq, skey.event_uuid, skey.action_uuid)
-            act = by_uuid.get(str(skey.action_uuid))
-            if act is None:
-                report.unknown_actions.append(
-                    UnknownActionState(text, skey.agent_key, skey.seq, str(skey.action_uuid))
-                )
-                continue
-            try:
-                run = _resume(act, self._store, skey, stored)
-            except WorkerError as exc:
-                report.failures.append(RecoveryFailure(text, act.name, exc))
-                continue
-            yield run
 
     # -- sequence numbers -------------------------------------------------------------------
 
@@ -396,51 +257,6 @@ class Worker:
                 table[skey.agent_key] = max(table.get(skey.agent_key, 0), skey.seq + 1)
             self._next_seq = table
         return self._next_seq
-
-
-def _resume(act: _Action, store: ActionStateStore, skey: StateKey, stored: StoredState) -> _Run:
-    key, seq, state = skey.agent_key, skey.seq, stored.state
-    event = state.task_event
-    if event is None or "input" not in event.attributes:
-        msg = (
-            f"the state of action {act.name!r} for {key!r} seq {seq} has no input task event "
-            "(not written by a Worker?); it cannot be re-run"
-        )
-        raise WorkerError(msg)
-    if str(event_uuid(event.attributes)) != str(skey.event_uuid):
-        msg = (
-            f"the task event of the state of action {act.name!r} for {key!r} seq {seq} does not "
-            "hash to its state key's event UUID; re-running it would write another state"
-        )
-        raise WorkerError(msg)
-    ctx = DurableContext(
-        store,
-        key=key,
-        seq=seq,
-        action=act.name,
-        event=event,
-        state=state,
-        state_codec=stored.codec,
-    )
-    return _Run(act, ctx, event.attributes["input"], fresh=False)
-
-
-def _check_settled(ctx: DurableContext) -> None:
-    # An action that caught its ReconcileLater and returned must not be marked completed.
-    if ctx.unsettled is not None:
-        raise ctx.unsettled
-
-
-def _report_stop(report: RecoveryReport, run: _Run, error: Exception) -> None:
-    # Only the context's own ReconcileLater means "unsettled": a journaled one that replays
-    # (raised by a call without a reconciler) is the call's outcome, a failure.
-    later = run.ctx.unsettled
-    if later is None:
-        report.failures.append(RecoveryFailure(run.ctx.state_key, run.action.name, error))
-    else:
-        report.unsettled.append(
-            UnsettledCall(run.ctx.state_key, run.action.name, later.call_index, str(later))
-        )
 
 
 def _completed(ctx: DurableContext, output: Any) -> ActionState:
@@ -467,11 +283,11 @@ def _check_agent_key(agent_key: object) -> str:
     return validate_agent_key(agent_key)
 
 
-def _check_seq(seq: object) -> int:
-    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-        msg = f"seq must be a non-negative int, got {seq!r}"
-        raise WorkerError(msg)
-    return seq
+def _worker_seq(seq: object) -> int:
+    try:
+        return validate_seq(seq)
+    except InvalidStateKeyError as exc:
+        raise WorkerError(str(exc)) from None
 
 
 def _json_value(value: Any, what: str) -> Any:

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from pydantic_core import from_json
 
 from ._errors import SerdeError
+from ._keys import UUID_PATTERN_ANY_CASE
 from ._models import (
     PENDING,
     READ,
@@ -69,9 +70,7 @@ _set_private = _slots["__pydantic_private__"].__set__
 
 _STATUS = {s.value: s for s in CallStatus}
 # Jackson's UUID deserializer wants the 36-character form.
-_UUID_RE = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)
+_UUID_RE = re.compile(UUID_PATTERN_ANY_CASE)
 _CALL_KEYS = frozenset(("functionId", "argsDigest", "resultPayload", "exceptionPayload", "status"))
 _EVENT_KEYS = frozenset(("@class", "id", "type", "attributes"))
 _MEMORY_KEYS = frozenset(("path", "value"))

@@ -20,6 +20,14 @@ __all__ = [
     "HEADER_SIGNATURE",
     "HEADER_VERSION",
     "HEADER_WRITER",
+    "HTTP_HEADER_CODEC",
+    "HTTP_HEADER_SCHEMA",
+    "HTTP_HEADER_SIGNATURE",
+    "HTTP_HEADER_VERSION",
+    "HTTP_HEADER_WRITER",
+    "HeaderList",
+    "HeaderValue",
+    "Headers",
     "RecordMeta",
     "sign_record",
     "verify_record",
@@ -31,8 +39,19 @@ HEADER_SCHEMA = "actionstate.schema"
 HEADER_SIGNATURE = "actionstate.hmac-sha256"
 HEADER_VERSION = "actionstate.version"
 
+# The same metadata as HTTP headers, on the sidecar's API (client/_sidecar_store.py).
+HTTP_HEADER_CODEC = "ActionState-Codec"
+HTTP_HEADER_WRITER = "ActionState-Writer"
+HTTP_HEADER_SCHEMA = "ActionState-Schema"
+HTTP_HEADER_SIGNATURE = "ActionState-Signature"
+HTTP_HEADER_VERSION = "ActionState-Version"
+
 HeaderValue = str | bytes | None
+"""One Kafka header value as confluent-kafka gives or takes it."""
 Headers = Iterable[tuple[str, HeaderValue]] | Mapping[str, HeaderValue] | None
+"""A record's headers as read: pairs, a mapping, or none."""
+HeaderList = list[tuple[str, HeaderValue]]
+"""A record's headers as written: a list of (name, value) pairs."""
 
 
 def _text(name: str, raw: HeaderValue) -> str | None:

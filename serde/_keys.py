@@ -15,6 +15,10 @@ from ._errors import InvalidStateKeyError
 from ._jackson import jackson_sorted_json
 
 __all__ = [
+    "MAX_SEQ",
+    "STATE_KEY_PATTERN",
+    "UUID_PATTERN",
+    "UUID_PATTERN_ANY_CASE",
     "StateKey",
     "action_uuid",
     "event_uuid",
@@ -23,16 +27,27 @@ __all__ = [
     "name_uuid_from_bytes",
     "parse_state_key",
     "partition_for",
+    "split_state_key",
     "state_key",
     "validate_agent_key",
+    "validate_seq",
 ]
 
 _SEP = "_"
 _MASK = 0xFFFFFFFF
 _UTF16_NATIVE = "utf-16-le" if sys.byteorder == "little" else "utf-16-be"
-_MAX_SEQ = 2**63 - 1  # Java long
+MAX_SEQ = 2**63 - 1
+"""The largest sequence number: Java's ``Long.MAX_VALUE``."""
+UUID_PATTERN = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+"""A lower-case canonical UUID, the form a state key holds (regex, unanchored)."""
+UUID_PATTERN_ANY_CASE = UUID_PATTERN.replace("a-f", "a-fA-F")
+"""A canonical UUID in either case, the form Jackson's UUID deserializer takes."""
+STATE_KEY_PATTERN = rf"^([^_]+)_(0|[1-9][0-9]{{0,18}})_{UUID_PATTERN}_{UUID_PATTERN}$"
+"""What :func:`parse_state_key` accepts, as one regex (a seq must also be ≤ ``MAX_SEQ``)."""
 _SEQ_RE = re.compile(r"0|[1-9][0-9]*")
-_UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_UUID_RE = re.compile(UUID_PATTERN)
+# One match for the whole key: it is run on every live record a rebuild or the sidecar reads.
+_STATE_KEY_RE = re.compile(STATE_KEY_PATTERN)
 
 
 def _signed32(h: int) -> int:
@@ -153,12 +168,28 @@ def _uuid_text(value: uuid.UUID | str, what: str) -> str:
     raise InvalidStateKeyError(f"{what} must be a UUID or a UUID string, got {value!r}")
 
 
-def _check_seq(seq: object) -> int:
+class _SeqTypeError(InvalidStateKeyError, TypeError):
+    """A sequence number that is not an int (a TypeError too, as Python's own would be)."""
+
+
+def validate_seq(seq: object, name: str = "seq") -> int:
+    """``seq`` if it is an int in ``[0, MAX_SEQ]``; bools and other types raise an
+    :class:`InvalidStateKeyError` that is also a TypeError, values out of range one that
+    is a ValueError. ``name`` is how the message names the argument."""
     if isinstance(seq, bool) or not isinstance(seq, int):
-        raise InvalidStateKeyError(f"sequence number must be an int, got {type(seq).__name__}")
-    if not 0 <= seq <= _MAX_SEQ:
-        raise InvalidStateKeyError(f"sequence number must be in [0, 2**63-1], got {seq}")
+        raise _SeqTypeError(f"{name} must be an int, got {type(seq).__name__}: {seq!r}")
+    if not 0 <= seq <= MAX_SEQ:
+        raise InvalidStateKeyError(f"{name} must be between 0 and 2**63-1 (a Java long), got {seq}")
     return seq
+
+
+def split_state_key(skey: str) -> tuple[str, int]:
+    """Agent key and seq of a state key :func:`parse_state_key` accepts, in one regex match
+    (the fast path for records read back); :class:`InvalidStateKeyError` otherwise."""
+    match = _STATE_KEY_RE.fullmatch(skey)
+    if match is None or int(match.group(2)) > MAX_SEQ:
+        raise InvalidStateKeyError("not <agentKey>_<seq>_<eventUUID>_<actionUUID>")
+    return match.group(1), int(match.group(2))
 
 
 def state_key(
@@ -169,7 +200,7 @@ def state_key(
     return _SEP.join(
         (
             validate_agent_key(agent_key),
-            str(_check_seq(seq)),
+            str(validate_seq(seq, "sequence number")),
             _uuid_text(event_uuid, "event UUID"),
             _uuid_text(action_uuid, "action UUID"),
         )
@@ -190,7 +221,7 @@ def parse_state_key(s: str) -> StateKey:
     agent, seq, ev, act = parts
     if not agent:
         raise InvalidStateKeyError(f"state key {s[:200]!r} has an empty agent key")
-    if _SEQ_RE.fullmatch(seq) is None or int(seq) > _MAX_SEQ:
+    if _SEQ_RE.fullmatch(seq) is None or int(seq) > MAX_SEQ:
         raise InvalidStateKeyError(
             f"state key {s[:200]!r}: sequence number {seq!r} is not a canonical non-negative long"
         )

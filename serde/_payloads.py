@@ -17,7 +17,15 @@ import orjson
 
 from ._errors import SerdeError
 
-__all__ = ["CLOUDPICKLE_CODEC", "JSON_CODEC", "PayloadCodec", "codec_of_payload", "get_codec"]
+__all__ = [
+    "CLOUDPICKLE_CODEC",
+    "CODEC_NAMES",
+    "DEFAULT_CODEC",
+    "JSON_CODEC",
+    "PayloadCodec",
+    "codec_of_payload",
+    "get_codec",
+]
 
 
 @runtime_checkable
@@ -83,6 +91,11 @@ CLOUDPICKLE_CODEC: PayloadCodec = _CloudpickleCodec()
 JSON_CODEC: PayloadCodec = _JsonCodec()
 
 _REGISTRY: dict[str, PayloadCodec] = {c.name: c for c in (CLOUDPICKLE_CODEC, JSON_CODEC)}
+
+DEFAULT_CODEC: str = CLOUDPICKLE_CODEC.name
+"""The payload codec a store writes with unless told otherwise."""
+CODEC_NAMES: tuple[str, ...] = tuple(_REGISTRY)
+"""The names of the registered payload codecs, as a record's codec header holds them."""
 
 
 def get_codec(name: str) -> PayloadCodec:

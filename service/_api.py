@@ -6,16 +6,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field, StrictStr, field_validator
 
+from actionstate.serde import UUID_PATTERN_ANY_CASE, BadReason
+
 __all__ = [
     "AGENT_KEY_PATTERN",
-    "HEADER_CODEC",
-    "HEADER_SCHEMA",
-    "HEADER_SIGNATURE",
-    "HEADER_VERSION",
-    "HEADER_WRITER",
-    "MAX_SEQ",
     "RECORD_SCHEMAS",
-    "STATE_KEY_PATTERN",
     "ApiError",
     "DeleteOut",
     "ErrorOut",
@@ -28,18 +23,6 @@ __all__ = [
     "WriteOut",
 ]
 
-# HTTP request headers carrying a record's metadata (the Kafka headers of the record).
-HEADER_CODEC = "ActionState-Codec"
-HEADER_WRITER = "ActionState-Writer"
-HEADER_SCHEMA = "ActionState-Schema"
-HEADER_SIGNATURE = "ActionState-Signature"
-HEADER_VERSION = "ActionState-Version"
-
-MAX_SEQ = 2**63 - 1  # Java's Long.MAX_VALUE
-_UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-# Documented in the OpenAPI document only; the handlers check keys themselves, with
-# messages saying what is wrong. (Seqs of 19 digits up to 2**63-1 are accepted too.)
-STATE_KEY_PATTERN = f"^[^_]+_(0|[1-9][0-9]{{0,17}})_{_UUID}_{_UUID}$"
 AGENT_KEY_PATTERN = "^[^_]+$"
 
 
@@ -137,7 +120,7 @@ class BadOut(BaseModel):
     partition: int
     offset: int
     key: str | None
-    reason: str
+    reason: BadReason
     detail: str
 
 
@@ -162,7 +145,6 @@ class StatusOut(BaseModel):
     signing: bool = Field(description="whether the sidecar signs and verifies records")
 
 
-_UUID_ANY = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _B64 = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 _NULLABLE_B64 = {"anyOf": [{"type": "string", "pattern": _B64}, {"type": "null"}]}
 
@@ -198,7 +180,7 @@ RECORD_SCHEMAS: dict[str, dict[str, Any]] = {
         "required": ["@class", "id", "type"],
         "properties": {
             "@class": {"type": "string", "minLength": 1},
-            "id": {"type": "string", "pattern": f"^{_UUID_ANY}$"},
+            "id": {"type": "string", "pattern": f"^{UUID_PATTERN_ANY_CASE}$"},
             "type": {"type": "string", "minLength": 1},
             "attributes": {"anyOf": [{"type": "object"}, {"type": "null"}]},
         },

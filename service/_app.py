@@ -16,13 +16,18 @@ from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from actionstate.client._records import next_version, tombstone_meta
-from actionstate.serde import InvalidStateKeyError, validate_agent_key
-from actionstate.service._api import (
-    AGENT_KEY_PATTERN,
-    HEADER_SIGNATURE,
+from actionstate.client.kafka import parse_offsets
+from actionstate.serde import (
+    HTTP_HEADER_SIGNATURE,
     MAX_SEQ,
     STATE_KEY_PATTERN,
+    InvalidStateKeyError,
+    next_version,
+    tombstone_meta,
+    validate_agent_key,
+)
+from actionstate.service._api import (
+    AGENT_KEY_PATTERN,
     ApiError,
     DeleteOut,
     ErrorOut,
@@ -43,8 +48,7 @@ from actionstate.service._http import (
 )
 from actionstate.service._inspect import StatusFilter
 from actionstate.service._sidecar import Sidecar
-from actionstate.service._topic_reader import parse_offsets
-from actionstate.service._view import Entry, Tombstone, sort_key
+from actionstate.service._view import LiveState, Tombstone, sort_key
 from actionstate.service._wire import (
     META_PARAMETERS,
     STARTS_PATTERN,
@@ -228,13 +232,15 @@ def _routes(app: FastAPI, sidecar: Sidecar) -> None:  # noqa: PLR0915 - one rout
         signatures it cannot verify, and refuses a version not above the key's (409).
         """
         agent_key, seq = check_key(state_key)
-        signed = request.headers.get(HEADER_SIGNATURE) is not None
+        signed = request.headers.get(HTTP_HEADER_SIGNATURE) is not None
         value, state = await validated_body(request, keep_bytes=signed)
         meta = record_meta(request, state_key, value, sidecar.secret, view.version(state_key))
         started = time.perf_counter()
         partition, offset = await sidecar.journal.write(agent_key, state_key, value, meta)
         metrics.write_latency.labels("put").observe(time.perf_counter() - started)
-        view.apply_write(Entry(state_key, agent_key, seq, state, value, meta, partition, offset))
+        view.apply_write(
+            LiveState(state_key, agent_key, seq, state, value, meta, partition, offset)
+        )
         return json_response({"state_key": state_key, "partition": partition, "offset": offset})
 
     @app.delete(

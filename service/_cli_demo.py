@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from actionstate.serde._errors import ActionStateError
-from actionstate.service._demo import DemoOptions, run_demo
+from actionstate.serde import ActionStateError
+from actionstate.service.demo import DemoOptions, run_demo
 
 __all__ = ["demo_command", "register"]
 

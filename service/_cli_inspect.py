@@ -15,6 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from actionstate.client import KafkaStoreSettings, StoreReadError
+from actionstate.client.kafka import PartitionRange, PartitionReader, parse_offsets
+from actionstate.serde import CLOUDPICKLE_CODEC
 from actionstate.service._inspect import (
     CallView,
     RecordView,
@@ -22,7 +24,6 @@ from actionstate.service._inspect import (
     Summary,
     describe_record,
 )
-from actionstate.service._topic_reader import TopicReader, parse_offsets
 
 __all__ = ["OutputFormat", "inspect_command", "record_json", "register"]
 
@@ -126,7 +127,7 @@ def _call_line(call: CallView) -> str:
     if payload.decoded:
         shown = (
             orjson.dumps(payload.value).decode()
-            if payload.codec != "cloudpickle"
+            if payload.codec != CLOUDPICKLE_CODEC.name
             else str(payload.value)
         )
         if len(shown) > _CELL:
@@ -285,9 +286,27 @@ class _Printer:
             )
 
 
-def _read(reader: TopicReader, printer: _Printer) -> None:
+def _ranges(
+    reader: PartitionReader, partitions: list[int] | None, start: dict[int, int] | None
+) -> list[PartitionRange]:
+    """The partitions to read and their watermarks; StoreReadError saying what to check
+    when the topic or a partition asked for is not there."""
+    available = reader.partitions()
+    if available is None:
+        raise StoreReadError(f"topic {reader.topic!r} does not exist on the broker; check --topic")
+    if partitions is not None:
+        missing = set(partitions) - set(available)
+        if missing:
+            raise StoreReadError(
+                f"topic {reader.topic!r} has partitions {available}, "
+                f"not {sorted(missing)}; check --partition"
+            )
+        available = [p for p in available if p in set(partitions)]
+    return reader.ranges(available, start)
+
+
+def _read(reader: PartitionReader, ranges: list[PartitionRange], printer: _Printer) -> None:
     opts = printer.opts
-    ranges = reader.open()
     total = sum(max(0, r.high - r.start) for r in ranges)
     progress = Progress(
         TextColumn("reading {task.description}"),
@@ -300,7 +319,7 @@ def _read(reader: TopicReader, printer: _Printer) -> None:
     task = progress.add_task(reader.topic, total=total)
     with progress:
         try:
-            for raw in reader.read(follow=opts.follow):
+            for raw in reader.read(ranges, follow=opts.follow):
                 if raw is None:
                     progress.update(task, completed=total)
                     printer.flush()
@@ -401,14 +420,8 @@ def inspect_command(
         )
     printer = _Printer(out, opts)
     try:
-        with TopicReader(
-            settings.kafka_config("consumer"),
-            topic,
-            partitions=partition,
-            start_offsets=start,
-            timeout=settings.timeout_s,
-        ) as reader:
-            _read(reader, printer)
+        with PartitionReader(settings, topic, purpose="inspect") as reader:
+            _read(reader, _ranges(reader, partition, start), printer)
     except StoreReadError as exc:
         printer.flush()
         err.print(f"[bold red]error:[/] {escape(str(exc))}")

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from actionstate.serde._errors import ActionStateError
+from actionstate.serde import ActionStateError
 from actionstate.service.local_kafka import LocalKafka, LocalKafkaSettings
 
 __all__ = ["app", "register"]

@@ -12,21 +12,19 @@ from typing import Annotated, Any, NoReturn
 
 import orjson
 import typer
-from confluent_kafka.admin import AdminClient
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
 from actionstate.client import (
+    CallNotPendingError,
     KafkaStore,
     KafkaStoreSettings,
-    ResolvedCallError,
-    StoredState,
+    StateNotFoundError,
+    resolve_call,
 )
-from actionstate.client._durable import reencode_calls
-from actionstate.client._kafka_topic import partition_count
-from actionstate.client._records import Located, split_state_key
-from actionstate.serde import ActionStateError, CallResult, CallStatus, PayloadCodec
+from actionstate.client.kafka import KafkaAdmin
+from actionstate.serde import ActionStateError, split_state_key
 
 __all__ = ["NOT_FOUND", "NOT_PENDING", "register", "resolve_command"]
 
@@ -55,52 +53,9 @@ def _settings_error(exc: ValidationError) -> str:
     )
 
 
-def _outcome(
-    slot: CallResult, codec: PayloadCodec, result: str | None, error: str | None
-) -> CallResult:
-    if error is not None:
-        value: Any = ResolvedCallError(error)
-    else:
-        assert result is not None
-        try:
-            value = orjson.loads(result)
-        except orjson.JSONDecodeError as exc:
-            raise typer.BadParameter(f"not JSON: {exc}", param_hint="--result") from None
-    try:
-        payload = codec.encode(value)
-    except ActionStateError as exc:
-        _fail(
-            f"the store's payload codec {codec.name!r} cannot journal this outcome ({exc}); "
-            "set ACTIONSTATE_PAYLOAD_CODEC to the codec the workers use",
-            1,
-        )
-    if error is not None:
-        return CallResult.failed(slot.function_id, slot.args_digest, payload)
-    return CallResult.succeeded(slot.function_id, slot.args_digest, payload)
-
-
-def _pending_slot(store: KafkaStore, skey: str, index: int) -> tuple[StoredState, CallResult]:
-    stored = store.stored(skey)
-    if stored is None:
-        _fail(f"no state {skey!r} in the topic (never written, or pruned)", NOT_FOUND)
-    calls = stored.state.call_results
-    if index >= len(calls):
-        what = "is completed" if stored.state.completed else f"has {len(calls)} call(s)"
-        _fail(f"state {skey!r} {what}: it has no call #{index} to resolve", NOT_PENDING)
-    slot = calls[index]
-    if slot.effective_status is not CallStatus.PENDING:
-        _fail(
-            f"call #{index} ({slot.function_id}) of {skey!r} is {slot.effective_status.value}, "
-            "not PENDING: its outcome is journaled already and is never rewritten",
-            NOT_PENDING,
-        )
-    return stored, slot
-
-
 def _existing_topic(settings: KafkaStoreSettings) -> KafkaStoreSettings:
     # The topic's own partition count: the settings' default must not refuse (or create) it.
-    admin = AdminClient(settings.kafka_config("admin"))
-    count = partition_count(admin, settings.topic, settings.timeout_s)
+    count = KafkaAdmin(settings).partition_count(settings.topic)
     if count is None:
         _fail(f"topic {settings.topic!r} does not exist; check --topic", NOT_FOUND)
     return settings.model_copy(update={"partitions": count})
@@ -139,9 +94,15 @@ def resolve_command(
     if (result is None) == (error is None):
         raise typer.BadParameter("give exactly one of --result JSON or --error MESSAGE")
     try:
-        agent_key, seq = split_state_key(state_key)
+        split_state_key(state_key)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="STATE_KEY") from None
+    outcome: dict[str, Any] = {"error": error}
+    if result is not None:
+        try:
+            outcome = {"result": orjson.loads(result)}
+        except orjson.JSONDecodeError as exc:
+            raise typer.BadParameter(f"not JSON: {exc}", param_hint="--result") from None
     given: dict[str, Any] = {"bootstrap_servers": bootstrap_servers, "topic": topic}
     if signing_secret is not None:
         given["signing_secret"] = signing_secret
@@ -153,12 +114,11 @@ def resolve_command(
     try:
         with KafkaStore(_existing_topic(settings)) as store:
             store.rebuild()
-            stored, slot = _pending_slot(store, state_key, call_index)
-            codec = store.payload_codec
-            calls = reencode_calls(stored.state.call_results, stored.codec, codec, state_key)
-            calls[call_index] = _outcome(slot, codec, result, error)
-            state = stored.state.model_copy(update={"call_results": calls})
-            store.put_located(Located(agent_key, seq, state_key), state)
+            resolve_call(store, state_key, call_index, **outcome)
+    except StateNotFoundError as exc:
+        _fail(str(exc), NOT_FOUND)
+    except CallNotPendingError as exc:
+        _fail(str(exc), NOT_PENDING)
     except ActionStateError as exc:
         _fail(str(exc), 1)
     status = "FAILED" if error is not None else "SUCCEEDED"

@@ -12,17 +12,20 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from actionstate.serde import (
+    CLOUDPICKLE_CODEC,
+    JSON_CODEC,
     ActionState,
     CallResult,
     CallStatus,
+    Checked,
+    RawRecord,
     RecordMeta,
     SerdeError,
-    decode_action_state,
+    check_key,
+    check_record,
     get_codec,
-    parse_state_key,
-    verify_record,
+    signature_problem,
 )
-from actionstate.service._topic_reader import RawRecord
 
 __all__ = [
     "CallView",
@@ -33,8 +36,8 @@ __all__ = [
     "describe_record",
 ]
 
-_PICKLE_CODEC = "cloudpickle"
-_JSON_CODEC = "json"
+_PICKLE_CODEC = CLOUDPICKLE_CODEC.name
+_JSON_CODEC = JSON_CODEC.name
 
 
 class StatusFilter(StrEnum):
@@ -166,6 +169,17 @@ def _describe_call(
     )
 
 
+def _shown_key(key: bytes | None) -> tuple[str | None, str | None]:
+    """A bad record's key as shown, and the agent key it seems to name."""
+    if key is None:
+        return None, None
+    try:
+        text = key.decode("utf-8")
+    except UnicodeDecodeError:
+        return key.decode("utf-8", "replace"), None
+    return text, text.split("_", 1)[0]
+
+
 def describe_record(
     raw: RawRecord, *, unpickle: bool = False, secret: bytes | None = None
 ) -> RecordView:
@@ -174,49 +188,33 @@ def describe_record(
     With ``secret`` the record's signature is checked, and an unverified cloudpickle payload
     is never unpickled even when ``unpickle`` is set.
     """
-    key, value, headers = raw.key, raw.value, raw.headers
+    key, value, headers = raw.key(), raw.value(), raw.headers()
     size = 0 if value is None else len(value)
+    ts_type, ts = raw.timestamp()
     base: dict[str, Any] = {
-        "partition": raw.partition,
-        "offset": raw.offset,
-        "timestamp_ms": raw.timestamp_ms,
+        "partition": raw.partition(),
+        "offset": raw.offset(),
+        "timestamp_ms": ts if ts_type else None,
         "size": size,
     }
-    if key is None:
+    parts = check_key(key)
+    if isinstance(parts, Checked):
+        text, agent = _shown_key(key)
         return RecordView(
-            kind="bad", key=None, agent_key=None, seq=None, error="record has no key", **base
+            kind="bad", key=text, agent_key=agent, seq=None, error=parts.detail, **base
         )
-    try:
-        text_key = key.decode("utf-8")
-    except UnicodeDecodeError:
+    text_key, agent_key, seq = parts
+    # The stores' rules; the signature is judged apart, so a bad one is shown, not hidden.
+    checked = check_record(text_key, value, headers, None, decode=True)
+    if checked.reason is not None:
         return RecordView(
-            kind="bad",
-            key=key.decode("utf-8", "replace"),
-            agent_key=None,
-            seq=None,
-            error="record key is not UTF-8",
-            **base,
+            kind="bad", key=text_key, agent_key=agent_key, seq=seq, error=checked.detail, **base
         )
-    agent_key: str | None = text_key.split("_", 1)[0]
-    seq: int | None = None
-    try:
-        parsed = parse_state_key(text_key)
-        agent_key, seq = parsed.agent_key, parsed.seq
-        if value is None:
-            return RecordView(kind="tombstone", key=text_key, agent_key=agent_key, seq=seq, **base)
-        meta = RecordMeta.from_headers(headers or [])
-        state = decode_action_state(value)
-    except (SerdeError, ValueError) as exc:
-        return RecordView(
-            kind="bad", key=text_key, agent_key=agent_key, seq=seq, error=str(exc), **base
-        )
-    trusted = (
-        None
-        if secret is None
-        else verify_record(
-            text_key, value, meta.signature, secret, codec=meta.codec, version=meta.version
-        )
-    )
+    if value is None:
+        return RecordView(kind="tombstone", key=text_key, agent_key=agent_key, seq=seq, **base)
+    meta, state = checked.meta or RecordMeta(), checked.state
+    assert state is not None  # decode=True on a value
+    trusted = None if secret is None else signature_problem(text_key, value, meta, secret) is None
     calls = tuple(
         _describe_call(i, c, meta.codec, unpickle=unpickle, trusted=trusted)
         for i, c in enumerate(state.call_results)

@@ -6,10 +6,14 @@ import ipaddress
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from actionstate.client import KafkaStoreSettings
-from actionstate.client._settings import DEFAULT_TIMEOUT_S
+from actionstate.client.kafka import (
+    KafkaConnection,
+    Partitions,
+    ReplicationFactor,
+    TopicName,
+)
 
 __all__ = ["DEFAULT_TOPIC", "SidecarSettings", "is_loopback"]
 
@@ -26,42 +30,34 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class SidecarSettings(BaseSettings):
-    """Where the sidecar listens and which topic it serves.
+class SidecarSettings(KafkaConnection):
+    """Where the sidecar listens and which topic it serves, on a Kafka connection.
 
     Every field can come from an argument or from ``ACTIONSTATE_<FIELD>`` in the
-    environment (``KAFKA_BOOTSTRAP_SERVERS`` is honoured too). Kafka security settings are
-    read by :class:`~actionstate.client.KafkaStoreSettings` from the same environment.
-    Without bootstrap servers the sidecar starts the project's local broker, keeping its
-    data under ``data_dir``. Binding anything but a loopback address requires a token, and
-    so does a signing secret: the sidecar signs the records its callers send, so only
-    callers holding the token may write.
+    environment (``KAFKA_BOOTSTRAP_SERVERS`` is honoured too), the connection's security
+    settings and librdkafka passthrough included. Unlike the stores' connection,
+    ``bootstrap_servers`` may be unset: then the sidecar starts the project's local broker,
+    keeping its data under ``data_dir``. Binding anything but a loopback address requires a
+    token, and so does a signing secret: the sidecar signs the records its callers send, so
+    only callers holding the token may write.
     """
 
-    model_config = SettingsConfigDict(
-        env_prefix="ACTIONSTATE_", extra="forbid", frozen=True, populate_by_name=True
-    )
-
-    bootstrap_servers: str | None = Field(
+    bootstrap_servers: str | None = Field(  # type: ignore[assignment]  # None: start a broker
         default=None,
         min_length=1,
         validation_alias=AliasChoices(
             "bootstrap_servers", "ACTIONSTATE_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"
         ),
     )
-    topic: str = Field(
-        default=DEFAULT_TOPIC, min_length=1, max_length=249, pattern=r"^[A-Za-z0-9._-]+$"
-    )
-    partitions: int | None = Field(default=None, ge=1)
+    topic: TopicName = DEFAULT_TOPIC
+    partitions: Partitions | None = None
     """Partitions to create the topic with; None: the existing topic's count, else 64."""
-    replication_factor: int = Field(default=1, ge=1)
+    replication_factor: ReplicationFactor = 1
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     token: SecretStr | None = None
     signing_secret: SecretStr | None = None
     data_dir: Path = Path(".actionstate")
-    timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, le=86_400)
-    """Seconds a write may wait for the broker (then 503), and other broker operations."""
 
     @field_validator("token", "signing_secret", mode="before")
     @classmethod
@@ -97,12 +93,12 @@ class SidecarSettings(BaseSettings):
         return self.token.get_secret_value()
 
     def store_settings(self, bootstrap_servers: str, partitions: int) -> KafkaStoreSettings:
-        """The Kafka store settings of the sidecar's journal (security from the env)."""
+        """The Kafka store settings of the sidecar's journal, on the sidecar's connection
+        (``timeout_s``: how long a write may wait for the broker, then 503)."""
         return KafkaStoreSettings(
-            bootstrap_servers=bootstrap_servers,
+            **{**self.connection_values(), "bootstrap_servers": bootstrap_servers},
             topic=self.topic,
             partitions=partitions,
             replication_factor=self.replication_factor,
             signing_secret=self.signing_secret,
-            timeout_s=self.timeout_s,
         )

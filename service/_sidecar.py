@@ -5,9 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from confluent_kafka.admin import AdminClient
-
-from actionstate.client._kafka_topic import partition_count
+from actionstate.client.kafka import KafkaAdmin
 from actionstate.service._journal import Journal
 from actionstate.service._metrics import SidecarMetrics
 from actionstate.service._settings import SidecarSettings
@@ -98,17 +96,10 @@ class Sidecar:
         partitions = settings.partitions
         if partitions is None:
             probe = settings.store_settings(self.bootstrap_servers, DEFAULT_PARTITIONS)
-            admin = AdminClient(probe.kafka_config("admin"))
-            partitions = partition_count(admin, settings.topic, settings.timeout_s)
-            partitions = partitions or DEFAULT_PARTITIONS
+            partitions = KafkaAdmin(probe).partition_count(settings.topic) or DEFAULT_PARTITIONS
         store_settings = settings.store_settings(self.bootstrap_servers, partitions)
         self._journal = Journal(store_settings)
-        self._follower = ViewFollower(
-            store_settings.kafka_config("consumer"),
-            settings.topic,
-            self.view,
-            timeout=settings.timeout_s,
-        )
+        self._follower = ViewFollower(store_settings, settings.topic, self.view)
         # End offsets through the admin client, which waits out a new topic's leader election.
         self._follower.start(self._journal.recovery_marker())
         follower = self._follower

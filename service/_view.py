@@ -20,27 +20,27 @@ import threading
 from array import array
 from dataclasses import dataclass
 
-from actionstate.client._records import check_record, split_state_key
 from actionstate.serde import (
     ActionState,
+    BadReason,
     CallStatus,
+    Checked,
+    Headers,
     RecordMeta,
-    SerdeError,
-    decode_action_state,
+    check_key,
+    check_record,
 )
 from actionstate.service._metrics import SidecarMetrics
 
 __all__ = [
     "BadSample",
-    "Entry",
+    "LiveState",
     "MaterializedView",
     "Tombstone",
     "sort_key",
 ]
 
 _MAX_BAD_KEPT = 10_000  # located bad records kept per partition; counting never stops
-
-HeaderList = list[tuple[str, str | bytes | None]] | dict[str, str | bytes | None] | None
 
 
 def sort_key(skey: str) -> tuple[str, int, str]:
@@ -50,7 +50,7 @@ def sort_key(skey: str) -> tuple[str, int, str]:
 
 
 @dataclass(frozen=True, slots=True)
-class Entry:
+class LiveState:
     """The latest live record of one state key."""
 
     key: str
@@ -83,14 +83,13 @@ class Tombstone:
 class BadSample:
     """A record that could not be used: where it sits and why (never its contents).
 
-    ``reason`` is ``key``, ``headers``, ``signature``, ``version`` or ``value``, as the
-    stores report.
+    ``reason`` is the record rule it broke, as the stores report it.
     """
 
     partition: int
     offset: int
     key: str | None
-    reason: str
+    reason: BadReason
     detail: str
 
 
@@ -101,7 +100,7 @@ class MaterializedView:
         self._secret = secret
         self._metrics = metrics
         self._lock = threading.Lock()
-        self._entries: dict[str, Entry] = {}
+        self._entries: dict[str, LiveState] = {}
         self._tombstones: dict[str, Tombstone] = {}
         self._by_agent: dict[str, set[str]] = {}
         self._read: dict[int, array[int]] = {}  # offsets read, per partition, ascending
@@ -115,7 +114,7 @@ class MaterializedView:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def get(self, skey: str) -> Entry | None:
+    def get(self, skey: str) -> LiveState | None:
         """The live record of a state key, or None."""
         return self._entries.get(skey)
 
@@ -141,7 +140,7 @@ class MaterializedView:
 
     def snapshot(
         self, starts: dict[int, int]
-    ) -> tuple[list[Entry], list[Tombstone], list[BadSample], int]:
+    ) -> tuple[list[LiveState], list[Tombstone], list[BadSample], int]:
         """Live entries, tombstones and bad records at or after ``starts`` (partition →
         offset), and how many records were read there."""
         with self._lock:
@@ -192,7 +191,7 @@ class MaterializedView:
         offset: int,
         key: bytes | None,
         value: bytes | None,
-        headers: HeaderList,
+        headers: Headers,
     ) -> None:
         """Apply one record read from the topic (the follower calls this, in offset order
         per partition); bad records are counted, located and skipped."""
@@ -200,57 +199,31 @@ class MaterializedView:
         self._read.setdefault(partition, array("q")).append(offset)
         if self._metrics is not None:
             self._metrics.records_read.inc()
-        text: str | None = None
-        try:
-            if key is None:
-                raise _Rejected("key", "record has no key")
-            try:
-                text = key.decode("utf-8")
-                agent_key, seq = split_state_key(text)
-            except UnicodeDecodeError:
-                raise _Rejected("key", "key is not UTF-8") from None
-            except ValueError as exc:
-                raise _Rejected("key", str(exc)) from None
-            if value is None:
-                self.tombstones_read += 1
-                if self._metrics is not None:
-                    self._metrics.tombstones_read.inc()
-            record = self._checked(
-                text, agent_key, seq, value, headers, partition=partition, offset=offset
-            )
-        except _Rejected as bad:
-            self._count_bad(BadSample(partition, offset, text, bad.reason, bad.detail))
+        parts = check_key(key)
+        if isinstance(parts, Checked):
+            self._count_bad(BadSample(partition, offset, _text(key), BadReason.KEY, parts.detail))
             return
+        skey, agent_key, seq = parts
+        if value is None:
+            self.tombstones_read += 1
+            if self._metrics is not None:
+                self._metrics.tombstones_read.inc()
+        # The stores' check, decoding once: the verdict carries the headers and the state.
+        checked = check_record(skey, value, headers, self._secret, decode=True)
+        if checked.reason is not None:
+            self._count_bad(BadSample(partition, offset, skey, checked.reason, checked.detail))
+            return
+        meta = checked.meta or RecordMeta()
+        record: LiveState | Tombstone
+        if value is None or checked.state is None:
+            record = Tombstone(skey, agent_key, partition, offset, meta)
+        else:
+            record = LiveState(skey, agent_key, seq, checked.state, value, meta, partition, offset)
         stale = self._apply_if_newer(record)
         if stale is not None:
-            self._count_bad(BadSample(partition, offset, text, "version", stale))
+            self._count_bad(BadSample(partition, offset, skey, BadReason.VERSION, stale))
 
-    def _checked(
-        self,
-        skey: str,
-        agent_key: str,
-        seq: int,
-        value: bytes | None,
-        headers: HeaderList,
-        *,
-        partition: int,
-        offset: int,
-    ) -> Entry | Tombstone:
-        """The entry or tombstone of a record, checked as the stores check records on
-        rebuild. Raises ``_Rejected`` with the stores' reason."""
-        checked = check_record(skey, value, headers, self._secret)
-        if checked.reason is not None:
-            raise _Rejected(checked.reason, checked.detail)
-        try:
-            meta = RecordMeta.from_headers(headers)
-            if value is None:
-                return Tombstone(skey, agent_key, partition, offset, meta)
-            state = decode_action_state(value)
-        except SerdeError as exc:
-            raise _Rejected("value", str(exc)) from None
-        return Entry(skey, agent_key, seq, state, value, meta, partition, offset)
-
-    def _apply_if_newer(self, record: Entry | Tombstone) -> str | None:
+    def _apply_if_newer(self, record: LiveState | Tombstone) -> str | None:
         """Apply a record read from the topic; with a secret, one whose write version is
         not above the key's current record's is refused: the reason, None when applied."""
         k = record.key
@@ -271,7 +244,7 @@ class MaterializedView:
                 self._write(record)
         return None
 
-    def apply_write(self, entry: Entry) -> None:
+    def apply_write(self, entry: LiveState) -> None:
         """Make ``entry`` the key's state unless a newer record of the key is applied."""
         with self._lock:
             if not self._newer_known(entry.key, entry.partition, entry.offset):
@@ -283,7 +256,7 @@ class MaterializedView:
             if not self._newer_known(tomb.key, tomb.partition, tomb.offset):
                 self._delete(tomb)
 
-    def _write(self, entry: Entry) -> None:
+    def _write(self, entry: LiveState) -> None:
         k = entry.key
         self._tombstones.pop(k, None)
         old = self._entries.get(k)
@@ -320,7 +293,7 @@ class MaterializedView:
         if self._metrics is not None:
             self._metrics.bad_records.inc()
 
-    def _account(self, entry: Entry | None, sign: int) -> None:
+    def _account(self, entry: LiveState | None, sign: int) -> None:
         if entry is None:
             return
         if entry.pending_calls:
@@ -329,11 +302,9 @@ class MaterializedView:
             self._incomplete += sign
 
 
-class _Rejected(Exception):
-    """A record the view will not hold: the stores' reason and what was wrong (internal:
-    always caught and counted as a bad record)."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
+def _text(key: bytes | None) -> str | None:
+    """A bad record's key as text, when it is UTF-8."""
+    try:
+        return None if key is None else key.decode("utf-8")
+    except UnicodeDecodeError:
+        return None

@@ -11,11 +11,16 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import cast
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message
-from confluent_kafka import TopicPartition as TP
-
+from actionstate.client import StoreReadError
+from actionstate.client.kafka import (
+    KafkaConnection,
+    KafkaMessage,
+    PartitionReader,
+    ReadEnd,
+    ReadEvent,
+)
 from actionstate.service._view import MaterializedView
 
 __all__ = ["ViewFollower"]
@@ -29,29 +34,21 @@ _WATERMARKS_EVERY_S = 1.0
 class ViewFollower:
     """Reads every partition of the topic into a :class:`MaterializedView` on a thread.
 
-    ``config`` is the store's consumer config (bootstrap servers, security, its own
-    group id; offsets are never committed).
+    It reads through a :class:`PartitionReader` on ``conn`` (offsets are never committed).
     """
 
-    def __init__(
-        self,
-        config: Mapping[str, Any],
-        topic: str,
-        view: MaterializedView,
-        *,
-        timeout: float = 30.0,
-    ) -> None:
+    def __init__(self, conn: KafkaConnection, topic: str, view: MaterializedView) -> None:
         self.topic = topic
         self.view = view
-        self._timeout = timeout
-        self._consumer = Consumer(dict(config))
+        self._timeout = conn.timeout_s
+        self._reader = PartitionReader(conn, topic, purpose="sidecar")
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._progress = threading.Condition()
         self._thread: threading.Thread | None = None
         self._positions: dict[int, int] = {}
         self._highs: dict[int, int] = {}
-        self._targets: dict[int, int] = {}  # partition -> high watermark taken at start
+        self._targets = ReadEnd({})  # partition -> end offset taken at start
         self.partitions: list[int] = []
         self.started_at = time.monotonic()
         self.caught_up_seconds: float | None = None
@@ -64,11 +61,10 @@ class ViewFollower:
         for p in self.partitions:
             self._positions[p] = 0
             self._highs[p] = ends[p]
-            if ends[p] > 0:
-                self._targets[p] = ends[p]
-        self._consumer.assign([TP(self.topic, p, OFFSET_BEGINNING) for p in self.partitions])
+        self._targets = ReadEnd({p: end for p, end in ends.items() if end > 0})
+        self._reader.assign(dict.fromkeys(self.partitions, 0))
         self.started_at = time.monotonic()
-        if not self._targets:
+        if self._targets.done:
             self._mark_ready()
         self._thread = threading.Thread(target=self._run, name="actionstate-view", daemon=True)
         self._thread.start()
@@ -100,11 +96,11 @@ class ViewFollower:
         return self._thread is not None and self._thread.is_alive()
 
     def stop(self) -> None:
-        """Stop the thread and close the consumer."""
+        """Stop the thread and close the reader."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=self._timeout)
-        self._consumer.close()
+        self._reader.close()
 
     def _mark_ready(self) -> None:
         if not self._ready.is_set():
@@ -114,17 +110,14 @@ class ViewFollower:
     def _advance(self, p: int, position: int) -> None:
         if position > self._positions.get(p, 0):
             self._positions[p] = position
-        target = self._targets.get(p)
-        if target is not None and position >= target:
-            del self._targets[p]
-            if not self._targets:
-                self._mark_ready()
+        if not self._ready.is_set() and self._targets.done:
+            self._mark_ready()
 
     def _run(self) -> None:
         last_watermarks = 0.0
         while not self._stop.is_set():
             try:
-                msgs = self._consumer.consume(_BATCH, _POLL_S)
+                msgs = self._reader.poll(_BATCH, _POLL_S)
                 for msg in msgs:
                     self._apply(msg)
                 now = time.monotonic()
@@ -139,28 +132,26 @@ class ViewFollower:
                 with self._progress:
                     self._progress.notify_all()
 
-    def _apply(self, msg: Message) -> None:
+    def _apply(self, msg: KafkaMessage) -> None:
         err = msg.error()
         # Records and partition events carry their partition and offset.
         p, offset = cast(int, msg.partition()), cast(int, msg.offset())
         if err is not None:
-            if err.code() == KafkaError._PARTITION_EOF:
+            # A fatal error raises (the follower stops, visibly); a transient one is logged.
+            if self._reader.on_error(err, msg, self._targets) is ReadEvent.EOF:
                 # Compaction leaves offset gaps: the end of a partition is its position.
                 self._advance(p, offset)
-            elif err.fatal():
-                raise KafkaException(err)
-            else:
-                _log.warning("view follower of topic %s: %s", self.topic, err.str())
             return
         self.view.apply_record(p, offset, msg.key(), msg.value(), msg.headers())
         self._highs[p] = max(self._highs.get(p, 0), offset + 1)
+        self._targets.record(p, offset)
         self._advance(p, offset + 1)
 
     def _refresh_watermarks(self) -> None:
         for p in self.partitions:
             try:
-                _low, high = self._consumer.get_watermark_offsets(TP(self.topic, p), cached=True)
-            except KafkaException:
+                _low, high = self._reader.watermarks(p, cached=True)
+            except StoreReadError:
                 continue
             if high is not None and high >= 0:
                 self._highs[p] = max(self._highs.get(p, 0), high)

@@ -12,8 +12,15 @@ from typing import Any
 import orjson
 from fastapi import Request
 
-from actionstate.client._records import SCHEMA_VERSION, next_version, split_state_key
 from actionstate.serde import (
+    CODEC_NAMES,
+    HTTP_HEADER_CODEC,
+    HTTP_HEADER_SCHEMA,
+    HTTP_HEADER_SIGNATURE,
+    HTTP_HEADER_VERSION,
+    HTTP_HEADER_WRITER,
+    SCHEMA_VERSION,
+    WRITER,
     ActionState,
     InvalidStateKeyError,
     RecordMeta,
@@ -21,21 +28,15 @@ from actionstate.serde import (
     decode_action_state,
     encode_action_state,
     get_codec,
+    next_version,
     parse_state_key,
     sign_record,
+    split_state_key,
     verify_record,
 )
-from actionstate.service._api import (
-    HEADER_CODEC,
-    HEADER_SCHEMA,
-    HEADER_SIGNATURE,
-    HEADER_VERSION,
-    HEADER_WRITER,
-    ApiError,
-)
+from actionstate.service._api import ApiError
 from actionstate.service._inspect import StatusFilter
-from actionstate.service._journal import WRITER
-from actionstate.service._view import BadSample, Entry, Tombstone, sort_key
+from actionstate.service._view import BadSample, LiveState, Tombstone, sort_key
 
 __all__ = [
     "META_PARAMETERS",
@@ -58,28 +59,28 @@ _SNAPSHOT_CHUNK = 500
 # The PUT's metadata headers, for the OpenAPI document (the route reads them itself).
 META_PARAMETERS: list[dict[str, Any]] = [
     {
-        "name": HEADER_CODEC,
+        "name": HTTP_HEADER_CODEC,
         "in": "header",
         "required": False,
         "description": "codec of the call payloads (Kafka header actionstate.codec)",
-        "schema": {"type": "string", "enum": ["cloudpickle", "json"]},
+        "schema": {"type": "string", "enum": list(CODEC_NAMES)},
     },
     {
-        "name": HEADER_WRITER,
+        "name": HTTP_HEADER_WRITER,
         "in": "header",
         "required": False,
         "description": "writer id (default: this sidecar's)",
         "schema": {"type": "string", "pattern": f"^{_WRITER_RE.pattern}$"},
     },
     {
-        "name": HEADER_SCHEMA,
+        "name": HTTP_HEADER_SCHEMA,
         "in": "header",
         "required": False,
         "description": "record schema version",
         "schema": {"type": "string", "pattern": "^[0-9]{1,9}$"},
     },
     {
-        "name": HEADER_VERSION,
+        "name": HTTP_HEADER_VERSION,
         "in": "header",
         "required": False,
         "description": "the key's write version (Kafka header actionstate.version); "
@@ -87,7 +88,7 @@ META_PARAMETERS: list[dict[str, Any]] = [
         "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
     },
     {
-        "name": HEADER_SIGNATURE,
+        "name": HTTP_HEADER_SIGNATURE,
         "in": "header",
         "required": False,
         "description": "hex HMAC-SHA256 of the state key, body, codec and version (sign_record)",
@@ -96,7 +97,7 @@ META_PARAMETERS: list[dict[str, Any]] = [
 ]
 # A tombstone (DELETE) has no body, codec or schema; its signature covers key and version.
 TOMBSTONE_PARAMETERS = [
-    p for p in META_PARAMETERS if p["name"] not in (HEADER_CODEC, HEADER_SCHEMA)
+    p for p in META_PARAMETERS if p["name"] not in (HTTP_HEADER_CODEC, HTTP_HEADER_SCHEMA)
 ]
 
 
@@ -129,14 +130,14 @@ def cursor_position(cursor: str) -> tuple[str, int, str]:
     return sort_key(cursor)
 
 
-def matches(entry: Entry, status: StatusFilter | None) -> bool:
+def matches(entry: LiveState, status: StatusFilter | None) -> bool:
     """Whether a live state passes a ``status`` filter."""
     if status is None:
         return True
     return status.admits(completed=entry.state.completed, pending_calls=entry.pending_calls)
 
 
-def state_json(entry: Entry) -> dict[str, Any]:
+def state_json(entry: LiveState) -> dict[str, Any]:
     """A live state as the API shows it (``StateOut``), the record embedded as stored."""
     meta = entry.meta
     return {
@@ -189,16 +190,16 @@ def record_meta(
     refused: the journal's versions only rise.
     """
     headers = request.headers
-    codec = None if value is None else _codec(headers.get(HEADER_CODEC))
-    schema = None if value is None else _number(headers.get(HEADER_SCHEMA), HEADER_SCHEMA)
-    version = _number(headers.get(HEADER_VERSION), HEADER_VERSION)
-    writer = headers.get(HEADER_WRITER)
+    codec = None if value is None else _codec(headers.get(HTTP_HEADER_CODEC))
+    schema = None if value is None else _number(headers.get(HTTP_HEADER_SCHEMA), HTTP_HEADER_SCHEMA)
+    version = _number(headers.get(HTTP_HEADER_VERSION), HTTP_HEADER_VERSION)
+    writer = headers.get(HTTP_HEADER_WRITER)
     if writer is not None and _WRITER_RE.fullmatch(writer) is None:
-        detail = f"{HEADER_WRITER}: 1 to 200 printable ASCII characters"
+        detail = f"{HTTP_HEADER_WRITER}: 1 to 200 printable ASCII characters"
         raise ApiError(422, "invalid_header", detail)
-    signature = headers.get(HEADER_SIGNATURE)
+    signature = headers.get(HTTP_HEADER_SIGNATURE)
     if signature is not None and _SIGNATURE_RE.fullmatch(signature) is None:
-        detail = f"{HEADER_SIGNATURE}: expected 64 lowercase hex digits"
+        detail = f"{HTTP_HEADER_SIGNATURE}: expected 64 lowercase hex digits"
         raise ApiError(422, "invalid_header", detail)
     # Without a secret the sidecar passes signatures on; the readers holding it judge them.
     if secret is not None:
@@ -206,14 +207,14 @@ def record_meta(
             version = next_version(known) if version is None else version
             signature = sign_record(skey, value, secret, codec=codec, version=version)
         elif version is None:
-            detail = f"{HEADER_SIGNATURE} needs {HEADER_VERSION}: the signature covers it"
+            detail = f"{HTTP_HEADER_SIGNATURE} needs {HTTP_HEADER_VERSION}: the signature covers it"
             raise ApiError(422, "missing_version", detail)
         elif not verify_record(skey, value, signature, secret, codec=codec, version=version):
-            detail = f"{HEADER_SIGNATURE} does not verify with the sidecar's secret"
+            detail = f"{HTTP_HEADER_SIGNATURE} does not verify with the sidecar's secret"
             raise ApiError(422, "bad_signature", detail)
         if known is not None and version is not None and version <= known:
             detail = (
-                f"{HEADER_VERSION} {version} is not above the key's current version {known}: "
+                f"{HTTP_HEADER_VERSION} {version} is not above the key's current version {known}: "
                 "rebuild, then write again"
             )
             raise ApiError(409, "stale_version", detail)
@@ -229,7 +230,7 @@ def _codec(name: str | None) -> str | None:
         try:
             get_codec(name)
         except SerdeError as exc:
-            raise ApiError(422, "unknown_codec", f"{HEADER_CODEC}: {exc}") from None
+            raise ApiError(422, "unknown_codec", f"{HTTP_HEADER_CODEC}: {exc}") from None
     return name
 
 
@@ -246,7 +247,7 @@ async def snapshot_lines(
     records_read: int,
     partitions: list[int],
     bad: Iterable[BadSample],
-    entries: Iterable[Entry],
+    entries: Iterable[LiveState],
     tombs: Iterable[Tombstone],
 ) -> AsyncIterator[bytes]:
     """The JSON lines of ``GET /v1/snapshot``: a header, then states and tombstones."""

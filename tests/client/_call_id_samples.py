@@ -1,7 +1,7 @@
 """Callables of every kind for the function-id tests, in a module whose name is fixed.
 
-The tests pin literal ids (``"_call_id_samples.charge"``), so these live here rather than in
-the test module, whose ``__name__`` depends on how pytest imports it.
+The tests pin literal ids (``"tests.client._call_id_samples.charge"``), so these live here
+rather than in the test module, whose ``__name__`` depends on how pytest imports it.
 """
 
 from __future__ import annotations

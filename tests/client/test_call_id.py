@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import _call_id_samples as samples
 import cloudpickle
 import pytest
 from hypothesis import given, settings
@@ -30,8 +29,9 @@ from actionstate.client import (
     compute_function_id,
 )
 from actionstate.client._call_id import CallIds, _importable_name, _main_module_name
-from actionstate.client._records import event_part_of
+from actionstate.client._locate import event_part_of
 from actionstate.serde import Event, event_uuid
+from tests.client import _call_id_samples as samples
 
 _atoms = st.one_of(
     st.none(),
@@ -88,33 +88,38 @@ def test_event_uuid_memo_keeps_equal_but_differently_written_values_apart() -> N
 @pytest.mark.parametrize(
     ("func", "args", "kwargs", "expected"),
     [
-        (samples.charge, (42,), {}, ("_call_id_samples.charge", "e318a88af4a3523f")),
+        (samples.charge, (42,), {}, ("tests.client._call_id_samples.charge", "e318a88af4a3523f")),
         (
             samples.charge,
             (42,),
             {"currency": "USD"},
-            ("_call_id_samples.charge", "f4a1673557f489b7"),
+            ("tests.client._call_id_samples.charge", "f4a1673557f489b7"),
         ),
         (
             samples.Account.charge,
             (None, 42),
             {},
-            ("_call_id_samples.Account.charge", "e9a61412d674af85"),
+            ("tests.client._call_id_samples.Account.charge", "e9a61412d674af85"),
         ),
         (
             samples.Account().charge,
             (42,),
             {},
-            ("_call_id_samples.Account.charge", "e318a88af4a3523f"),
+            ("tests.client._call_id_samples.Account.charge", "e318a88af4a3523f"),
         ),
-        (samples.Account.fee, (42,), {}, ("_call_id_samples.Account.fee", "e318a88af4a3523f")),
+        (
+            samples.Account.fee,
+            (42,),
+            {},
+            ("tests.client._call_id_samples.Account.fee", "e318a88af4a3523f"),
+        ),
         (
             samples.Account.open,
             ("ann",),
             {},
-            ("_call_id_samples.Account.open", "b740975a96a0b007"),
+            ("tests.client._call_id_samples.Account.open", "b740975a96a0b007"),
         ),
-        (samples.pack, (42,), {}, ("_call_id_samples.pack", "e318a88af4a3523f")),
+        (samples.pack, (42,), {}, ("tests.client._call_id_samples.pack", "e318a88af4a3523f")),
         (len, ([1, 2],), {}, ("builtins.len", "830d693deff9be6a")),
         ([].append, (1,), {}, ("None.list.append", "fc7e0cc24a6f26d3")),
         (operator.add, (1, 2), {}, ("_operator.add", "4f178445086a4b93")),
@@ -145,13 +150,19 @@ def test_upstream_kinds_keep_the_flink_agents_id_and_digest(
 
 def test_a_partial_is_journaled_as_the_call_it_makes() -> None:
     ids = CallIds("charge")
-    charge = ("_call_id_samples.charge", "e318a88af4a3523f")  # charge(42), pinned above
+    charge = (
+        "tests.client._call_id_samples.charge",
+        "e318a88af4a3523f",
+    )  # charge(42), pinned above
     assert ids.identify(functools.partial(samples.charge, 42), (), {}) == charge
     assert ids.identify(functools.partial(samples.charge), (42,), {}) == charge
     refund = ids.identify(functools.partial(samples.refund, 42), (), {})
-    assert refund == ("_call_id_samples.refund", charge[1])
+    assert refund == ("tests.client._call_id_samples.refund", charge[1])
     method = functools.partial(samples.Account().charge, 42)
-    assert ids.identify(method, (), {}) == ("_call_id_samples.Account.charge", charge[1])
+    assert ids.identify(method, (), {}) == (
+        "tests.client._call_id_samples.Account.charge",
+        charge[1],
+    )
 
 
 def test_partial_bound_arguments_take_part_in_the_digest() -> None:
@@ -171,8 +182,12 @@ def test_partial_bound_arguments_take_part_in_the_digest() -> None:
 
 
 def test_callable_instances_are_named_by_their_class_call() -> None:
-    assert compute_function_id(samples.Charger(2)) == "_call_id_samples.Charger.__call__"
-    assert compute_function_id(samples.Refunder()) == "_call_id_samples.Refunder.__call__"
+    assert (
+        compute_function_id(samples.Charger(2)) == "tests.client._call_id_samples.Charger.__call__"
+    )
+    assert (
+        compute_function_id(samples.Refunder()) == "tests.client._call_id_samples.Refunder.__call__"
+    )
     ids = CallIds("charge")
     # Mutable state may change inside a call (which a replay does not run): left out.
     assert ids.identify(samples.Charger(2), (42,), {}) == ids.identify(
@@ -186,43 +201,46 @@ def test_a_frozen_dataclass_instance_digests_its_fields() -> None:
     five = ids.identify(samples.Fee(5), (42,), {})
     state = (("percent", 5),)
     expected = hashlib.sha256(cloudpickle.dumps(((42,), {}, state))).hexdigest()[:16]
-    assert five == ("_call_id_samples.Fee.__call__", expected)
+    assert five == ("tests.client._call_id_samples.Fee.__call__", expected)
     assert ids.identify(samples.Fee(6), (42,), {})[1] != five[1]
 
 
 def test_wrappers_without_functools_wraps_are_named_by_what_they_wrap() -> None:
     assert compute_function_id(samples.ship) == (
-        "_call_id_samples.unwrapped.<locals>.wrapper(_call_id_samples.ship)"
+        "tests.client._call_id_samples.unwrapped.<locals>.wrapper(tests.client._call_id_samples.ship)"
     )
     assert compute_function_id(samples.cancel) == (
-        "_call_id_samples.unwrapped.<locals>.wrapper(_call_id_samples.cancel)"
+        "tests.client._call_id_samples.unwrapped.<locals>.wrapper(tests.client._call_id_samples.cancel)"
     )
 
 
 def test_a_local_function_whose_closure_holds_itself_has_a_plain_id() -> None:
     countdown = samples.countdown_maker()
-    assert compute_function_id(countdown) == "_call_id_samples.countdown_maker.<locals>.countdown"
+    assert (
+        compute_function_id(countdown)
+        == "tests.client._call_id_samples.countdown_maker.<locals>.countdown"
+    )
 
 
 def test_lambdas_are_told_apart_by_their_code_not_their_line() -> None:
     first, second, third = (
         compute_function_id(f) for f in (samples.first, samples.second, samples.third)
     )
-    assert re.fullmatch(r"_call_id_samples\.<lambda>#[0-9a-f]{8}", first)
+    assert re.fullmatch(r"tests\.client\._call_id_samples\.<lambda>#[0-9a-f]{8}", first)
     assert first != second
     assert first == third  # the same code on another line
 
 
 def test_lambda_ids_are_the_same_in_every_process() -> None:
     script = (
-        "import sys; sys.path.insert(0, sys.argv[1]); import _call_id_samples as s; "
+        "import sys; sys.path.insert(0, sys.argv[1]); import tests.client._call_id_samples as s; "
         "from actionstate.client import compute_function_id as f; "
         "print(f(s.first), f(s.member), f(s.ship))"
     )
     here = [compute_function_id(f) for f in (samples.first, samples.member, samples.ship)]
     for seed in ("1", "2", "3"):  # the str hash (frozenset constants' order) differs per seed
         done = subprocess.run(
-            [sys.executable, "-c", script, str(Path(samples.__file__).parent)],
+            [sys.executable, "-c", script, str(Path(samples.__file__).parents[2])],
             capture_output=True,
             text=True,
             timeout=60,

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_crash_recovery import kill_at, recover
 
 from actionstate.client import KafkaStore
 from actionstate.serde import ActionState, CallStatus
+from tests.client.test_crash_recovery import kill_at, recover
 
 WORKER = Path(__file__).with_name("_loading_worker.py")
 

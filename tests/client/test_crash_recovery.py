@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _helpers import assert_eventually
 
 from actionstate.client import KafkaStore
 from actionstate.serde import ActionState, CallStatus
+from tests._support import assert_eventually
 
 WORKER = Path(__file__).with_name("_crash_worker.py")
 EXPECTED_OUTPUT = {"order": 42, "receipt": "receipt-42", "shipped": "shipped-42"}

@@ -35,6 +35,7 @@ from actionstate.serde import (
     ActionState,
     CallResult,
     Event,
+    HeaderList,
     SerdeError,
     encode_action_state,
     partition_for,
@@ -43,7 +44,6 @@ from actionstate.serde import (
 from actionstate.serde import action_uuid as make_action_uuid
 from actionstate.serde import event_uuid as make_event_uuid
 
-Headers = list[tuple[str, bytes]]
 PARTITIONS = 4  # what the kafka_settings fixture creates topics with
 ACTION = "order"
 AGENT = "customer-7"
@@ -56,7 +56,7 @@ class Backing:
     def __init__(
         self,
         open_store: Callable[[str], ActionStateStore],
-        append: Callable[[int, bytes, bytes, Headers], None],
+        append: Callable[[int, bytes, bytes, HeaderList], None],
     ) -> None:
         self.open = open_store
         self.append = append
@@ -88,7 +88,7 @@ def backing(request: pytest.FixtureRequest) -> Iterator[Backing]:
         opened.append(KafkaStore(settings, payload_codec=codec))
         return opened[-1]
 
-    def append_kafka(p: int, key: bytes, value: bytes, headers: Headers) -> None:
+    def append_kafka(p: int, key: bytes, value: bytes, headers: HeaderList) -> None:
         producer.produce(settings.topic, value, key, partition=p, headers=headers)
         assert producer.flush(30) == 0
 

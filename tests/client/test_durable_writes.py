@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from _helpers import assert_eventually
 from confluent_kafka import KafkaError, Producer
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
@@ -27,8 +26,8 @@ from actionstate.client import (
     compute_args_digest,
     compute_function_id,
 )
-from actionstate.client._records import Headers
-from actionstate.serde import ActionState, CallResult, CallStatus, Event
+from actionstate.serde import ActionState, CallResult, CallStatus, Event, HeaderList
+from tests._support import assert_eventually
 
 KEY = "order-1"
 SEQ = 0
@@ -43,7 +42,7 @@ class LimitedMemoryStore(MemoryStore):
 
     limit: int | None = None
 
-    def _write(self, partition: int, skey: str, value: bytes, headers: Headers) -> int:
+    def _write(self, partition: int, skey: str, value: bytes, headers: HeaderList) -> int:
         if self.limit is not None and len(value) > self.limit:
             raise StoreWriteError(f"record of {len(value)} bytes refused", topic=self.topic)
         return super()._write(partition, skey, value, headers)

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from _helpers import read_topic
 
 from actionstate.client import (
     ActionStateStore,
@@ -25,6 +24,7 @@ from actionstate.client import (
     compute_function_id,
 )
 from actionstate.serde import ActionState, CallResult, CallStatus, Event, decode_action_state
+from tests._support import read_topic
 
 KEY = "order-1"
 SEQ = 0
@@ -63,7 +63,7 @@ def written(
             ]
         else:
             settings: KafkaStoreSettings = request.getfixturevalue("kafka_settings")
-            values = [r.value for r in read_topic(settings.bootstrap_servers, settings.topic)]
+            values = [r.value() for r in read_topic(settings.bootstrap_servers, settings.topic)]
         return [None if v is None else decode_action_state(v) for v in values]
 
     return read

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import PARTITIONS, STORE_BACKENDS, StoreOpener
-from test_kafka_store import raw_producer, read_raw
 
 from actionstate.client import (
     ActionStateStore,
@@ -18,20 +16,24 @@ from actionstate.client import (
     RebuildReport,
     StoreError,
 )
-from actionstate.client._records import Headers, RawRecord, tombstone_meta
 from actionstate.serde import (
     HEADER_CODEC,
     HEADER_VERSION,
     ActionState,
     CallResult,
     Event,
+    HeaderList,
     InvalidStateKeyError,
     MemoryUpdate,
+    RawRecord,
     StateKey,
     encode_action_state,
     parse_state_key,
     partition_for,
+    tombstone_meta,
 )
+from tests._support.kafka import raw_producer, read_raw
+from tests.client.conftest import PARTITIONS, STORE_BACKENDS, StoreOpener
 
 
 def make_state(event: Event, *, note: str = "", done: bool = False) -> ActionState:
@@ -445,7 +447,7 @@ class RawBacking:
 
     open: StoreOpener
     records: Callable[[], list[RawRecord]]
-    append: Callable[[RawRecord, bytes | None, Headers | None], None]
+    append: Callable[[RawRecord, bytes | None, HeaderList | None], None]
 
 
 @pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
@@ -458,14 +460,16 @@ def raw_backing(request: pytest.FixtureRequest) -> RawBacking:
             ends = log.end_offsets()
             return [r for p in range(log.partitions) for r in log.read(p, 0, ends[p])]
 
-        def memory_append(record: RawRecord, value: bytes | None, headers: Headers | None) -> None:
+        def memory_append(
+            record: RawRecord, value: bytes | None, headers: HeaderList | None
+        ) -> None:
             log.append(record.partition() or 0, record.key(), value, headers)
 
         return RawBacking(opener, memory_records, memory_append)
     settings = request.getfixturevalue("kafka_settings")
     producer = raw_producer(settings.bootstrap_servers)
 
-    def kafka_append(record: RawRecord, value: bytes | None, headers: Headers | None) -> None:
+    def kafka_append(record: RawRecord, value: bytes | None, headers: HeaderList | None) -> None:
         producer.produce(
             settings.topic, value, key=record.key(), partition=record.partition(), headers=headers
         )

@@ -13,11 +13,11 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-from _helpers import assert_eventually, read_topic
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
 from actionstate.client import KafkaStore, KafkaStoreSettings
 from actionstate.serde import ActionState, CallResult, Event, action_uuid, event_uuid, state_key
+from tests._support import assert_eventually, read_topic
 
 EVENT = Event.input({"order": 7})
 COMPACTION_CONFIG = {
@@ -73,14 +73,14 @@ def test_compaction_removes_superseded_records_and_a_rebuild_sees_the_same_view(
         assert store.prune("bob", 1) == 1
         store.put("carol", 1, "charge", EVENT, state("reserve"))
         before = dict(store.states())
-        written = Counter(r.key for r in read_topic(bootstrap, topic))
+        written = Counter(r.key() for r in read_topic(bootstrap, topic))
         assert written[skey("alice").encode()] == 4
         assert written[skey("bob").encode()] == 2  # a state and its tombstone
 
         def compacted() -> Counter[bytes | None]:
             # each write rolls the segment before it, so the cleaner may clean all of them
             store.put("roller", 1, "charge", EVENT, state("tick"))
-            held = Counter(r.key for r in read_topic(bootstrap, topic))
+            held = Counter(r.key() for r in read_topic(bootstrap, topic))
             assert held[skey("alice").encode()] == 1, held
             assert held[skey("bob").encode()] == 0, held
             return held

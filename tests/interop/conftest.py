@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import pytest
-from _jvm import Checker, HarnessError, ensure_jar, harness_020
+
+from tests.interop._jvm import Checker, HarnessError, ensure_jar, harness_020
 
 # fixture -> the markers a test using it must carry
 _HARNESS_FIXTURES = {

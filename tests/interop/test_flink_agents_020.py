@@ -22,8 +22,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from _compare import assert_same_document, document
-from _jvm import Checker, run
 from confluent_kafka.admin import AdminClient
 from typer.testing import CliRunner
 
@@ -42,6 +40,8 @@ from actionstate.serde import (
 )
 from actionstate.service import SidecarServer, SidecarSettings
 from actionstate.service.cli import build_app
+from tests.interop._compare import assert_same_document, document
+from tests.interop._jvm import Checker, run
 
 pytestmark = [pytest.mark.java, pytest.mark.java020]
 

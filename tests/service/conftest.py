@@ -7,10 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
-from _sidecar_fixtures import SIDECAR_PARTITIONS, RunningSidecar, StartSidecar
 from confluent_kafka.admin import AdminClient
 
 from actionstate.service import SidecarServer, SidecarSettings
+from tests._support.sidecar import SIDECAR_PARTITIONS, RunningSidecar, StartSidecar
 
 
 @pytest.fixture

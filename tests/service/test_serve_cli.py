@@ -14,7 +14,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _helpers import assert_eventually
 from confluent_kafka.admin import AdminClient
 from typer.testing import CliRunner
 
@@ -27,6 +26,7 @@ from actionstate.serde import (
 )
 from actionstate.service.cli import build_app
 from actionstate.service.local_kafka import LocalKafka, LocalKafkaSettings
+from tests._support import assert_eventually
 
 _URL = re.compile(r"listening on (http://[^\s;,()]+)")
 

@@ -12,8 +12,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from _helpers import assert_eventually, returns_within
-from _sidecar_fixtures import SIDECAR_PARTITIONS, RunningSidecar, StartSidecar
 from confluent_kafka import Consumer, Producer, TopicPartition
 from pydantic import ValidationError
 
@@ -25,12 +23,12 @@ from actionstate.client import (
     StoreReadError,
     StoreWriteError,
 )
-from actionstate.client._records import check_record
 from actionstate.serde import (
     ActionState,
     CallResult,
     Event,
     action_uuid,
+    check_record,
     decode_action_state,
     encode_action_state,
     event_uuid,
@@ -41,6 +39,8 @@ from actionstate.serde import (
 from actionstate.service import SidecarSettings
 from actionstate.service._view import MaterializedView
 from actionstate.service.local_kafka import LocalKafka, LocalKafkaSettings
+from tests._support import assert_eventually, returns_within
+from tests._support.sidecar import SIDECAR_PARTITIONS, RunningSidecar, StartSidecar
 
 EVENT = Event.input({"order": 42})
 

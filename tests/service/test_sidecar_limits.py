@@ -9,10 +9,10 @@ from typing import Any
 
 import orjson
 import pytest
-from _helpers import returns_within
-from _sidecar_fixtures import RunningSidecar
 
 from actionstate.service._http_protocol import MAX_HEADER_BYTES, MAX_URL_BYTES
+from tests._support import returns_within
+from tests._support.sidecar import RunningSidecar
 
 # Every operation can be refused at the HTTP layer.
 _HTTP_LAYER_STATUSES = {"400", "414", "431"}

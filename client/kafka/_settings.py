@@ -1,0 +1,171 @@
+"""Kafka connection settings: one typed object, one place that builds every client config."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from actionstate.serde import DEFAULT_CODEC, get_codec
+
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "KafkaConnection",
+    "KafkaStoreSettings",
+    "Partitions",
+    "ReplicationFactor",
+    "Role",
+    "TimeoutS",
+    "TopicName",
+]
+
+DEFAULT_TIMEOUT_S = 30.0
+
+ClientValue = str | int | float | bool
+TopicName = Annotated[str, Field(min_length=1, max_length=249, pattern=r"^[A-Za-z0-9._-]+$")]
+Partitions = Annotated[int, Field(ge=1)]
+ReplicationFactor = Annotated[int, Field(ge=1)]
+TimeoutS = Annotated[float, Field(gt=0, le=86_400)]
+
+# Settings the project's guarantees rest on; overriding them would silently weaken a write
+# or a read, so they are refused rather than passed through.
+_RESERVED = {
+    "bootstrap.servers": "use bootstrap_servers",
+    "acks": "writes always wait for all in-sync replicas",
+    "request.required.acks": "writes always wait for all in-sync replicas",
+    "enable.idempotence": "the producer is always idempotent",
+    "partitioner": "the partition is always chosen with partition_for",
+    "group.id": "reads are by assignment, without a consumer group",
+    "enable.auto.commit": "readers never commit offsets",
+    "enable.partition.eof": "readers rely on end-of-partition events",
+    "allow.auto.create.topics": "the store creates its topic itself, compacted",
+    "message.timeout.ms": "use timeout_s: a write fails with StoreWriteError after it",
+    "delivery.timeout.ms": "use timeout_s: a write fails with StoreWriteError after it",
+}
+
+Role = Literal["producer", "consumer", "admin"]
+
+_CONNECTION_FIELDS = (
+    "bootstrap_servers",
+    "timeout_s",
+    "security_protocol",
+    "sasl_mechanism",
+    "sasl_username",
+    "sasl_password",
+    "ssl_ca_location",
+    "client_config",
+    "producer_config",
+    "consumer_config",
+)
+
+
+class KafkaConnection(BaseSettings):
+    """How to reach the brokers: every Kafka client the project creates is configured here.
+
+    Every field can come from an argument or from ``ACTIONSTATE_<FIELD>`` in the
+    environment (``KAFKA_BOOTSTRAP_SERVERS`` is honoured too). Security settings are
+    passed to every client; any other librdkafka property goes in ``client_config`` (all
+    clients), ``producer_config`` or ``consumer_config``, e.g.
+    ``ACTIONSTATE_CLIENT_CONFIG='{"ssl.endpoint.identification.algorithm": "none"}'``.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="ACTIONSTATE_", extra="forbid", frozen=True, populate_by_name=True
+    )
+
+    bootstrap_servers: str = Field(
+        default="localhost:9092",
+        min_length=1,
+        validation_alias=AliasChoices(
+            "bootstrap_servers", "ACTIONSTATE_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"
+        ),
+    )
+    timeout_s: TimeoutS = DEFAULT_TIMEOUT_S
+    """Seconds any broker operation may take: a write not acknowledged within it raises
+    ``StoreWriteError``; admin requests and a stalled read fail after it too."""
+    security_protocol: str | None = None
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: str | None = None
+    client_config: dict[str, ClientValue] = Field(default_factory=dict)
+    producer_config: dict[str, ClientValue] = Field(default_factory=dict)
+    consumer_config: dict[str, ClientValue] = Field(default_factory=dict)
+
+    @field_validator("client_config", "producer_config", "consumer_config")
+    @classmethod
+    def _no_reserved(cls, value: dict[str, ClientValue]) -> dict[str, ClientValue]:
+        for key in value:
+            if key in _RESERVED:
+                raise ValueError(f"{key!r} cannot be overridden: {_RESERVED[key]}")
+        return value
+
+    def connection_values(self) -> dict[str, Any]:
+        """The connection fields, to build other settings on the same connection."""
+        return {name: getattr(self, name) for name in _CONNECTION_FIELDS}
+
+    def kafka_config(self, role: Role, *, purpose: str = "rebuild") -> dict[str, Any]:
+        """The confluent-kafka configuration of a ``role`` client; a consumer's group id
+        (never committed to) names its ``purpose``."""
+        config: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "allow.auto.create.topics": False,
+        }
+        security = {
+            "security.protocol": self.security_protocol,
+            "sasl.mechanism": self.sasl_mechanism,
+            "sasl.username": self.sasl_username,
+            "sasl.password": (
+                self.sasl_password.get_secret_value() if self.sasl_password else None
+            ),
+            "ssl.ca.location": self.ssl_ca_location,
+        }
+        config.update({k: v for k, v in security.items() if v is not None})
+        config.update(self.client_config)
+        if role == "producer":
+            config.update({"linger.ms": 0})
+            config.update(self.producer_config)
+            # librdkafka retries a write until this expires, then reports it failed.
+            config["message.timeout.ms"] = max(1, round(self.timeout_s * 1000))
+            config.update({"enable.idempotence": True, "acks": "all"})
+        elif role == "consumer":
+            config.update({"auto.offset.reset": "earliest", "fetch.wait.max.ms": 50})
+            config.update(self.consumer_config)
+            config.update(
+                {
+                    "group.id": f"actionstate-{purpose}-{uuid.uuid4()}",
+                    "enable.auto.commit": False,
+                    "enable.auto.offset.store": False,
+                    "enable.partition.eof": True,
+                }
+            )
+        return config
+
+
+class KafkaStoreSettings(KafkaConnection):
+    """Where and how the Kafka store keeps its journal, on a :class:`KafkaConnection`.
+
+    Every field can come from an argument or from ``ACTIONSTATE_<FIELD>`` in the
+    environment, as the connection's do.
+    """
+
+    topic: TopicName
+    partitions: Partitions = 64
+    replication_factor: ReplicationFactor = 1
+    create_topic: bool = True
+    signing_secret: SecretStr | None = None
+    payload_codec: str = DEFAULT_CODEC
+
+    @field_validator("payload_codec")
+    @classmethod
+    def _known_codec(cls, value: str) -> str:
+        return get_codec(value).name  # an unknown name is refused with the known ones listed
+
+    @property
+    def secret_bytes(self) -> bytes | None:
+        """The signing secret as bytes, or None when records are not signed."""
+        if self.signing_secret is None:
+            return None
+        return self.signing_secret.get_secret_value().encode()

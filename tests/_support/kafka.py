@@ -1,0 +1,45 @@
+"""Raw Kafka clients for tests: read or write a topic without going through the stores."""
+
+from __future__ import annotations
+
+import uuid
+
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+__all__ = ["raw_producer", "read_raw"]
+
+
+def read_raw(bootstrap: str, topic: str) -> list[Message]:
+    """Every record of ``topic``, straight from the broker."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    partitions = admin.list_topics(topic=topic, timeout=10).topics[topic].partitions
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"raw-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
+    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+    pending = set(partitions)
+    records: list[Message] = []
+    try:
+        while pending:
+            for msg in consumer.consume(1000, 10):
+                err = msg.error()
+                if err is None:
+                    records.append(msg)
+                elif err.code() == KafkaError._PARTITION_EOF:
+                    pending.discard(msg.partition())
+                else:
+                    raise AssertionError(err.str())
+    finally:
+        consumer.close()
+    return records
+
+
+def raw_producer(bootstrap: str) -> Producer:
+    """An idempotent producer on ``bootstrap``, for records the stores did not write."""
+    return Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
