@@ -1,6 +1,5 @@
-"""The sidecar service, the command line, and the local Kafka launcher."""
+"""The sidecar service, the command line, inspect, the demo, and the local Kafka launcher."""
 
-from ._server import SidecarServer
-from ._settings import SidecarSettings
+from actionstate.service.sidecar import SidecarServer, SidecarSettings
 
 __all__ = ["SidecarServer", "SidecarSettings"]

@@ -4,7 +4,8 @@
 
     ActionStateError (actionstate.serde)
     └── ServiceError                 anything the sidecar, CLI or launcher could not do
-        └── LocalKafkaError          the local Kafka broker could not be installed/started/stopped
+        ├── LocalKafkaError          the local Kafka broker could not be installed/started/stopped
+        └── CommandFailed            a command ends with its exit code (actionstate.service.cli)
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import uuid
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-__all__ = ["raw_producer", "read_raw"]
+__all__ = ["delete_topics", "raw_producer", "read_raw"]
 
 
 def read_raw(bootstrap: str, topic: str) -> list[Message]:
@@ -43,3 +43,10 @@ def read_raw(bootstrap: str, topic: str) -> list[Message]:
 def raw_producer(bootstrap: str) -> Producer:
     """An idempotent producer on ``bootstrap``, for records the stores did not write."""
     return Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+
+
+def delete_topics(bootstrap: str, *topics: str) -> None:
+    """Delete ``topics`` and wait; a topic that is not there is no error."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.delete_topics(list(topics), operation_timeout=30).values():
+        future.exception()

@@ -37,8 +37,8 @@ from actionstate.serde import (
     state_key,
 )
 from actionstate.service import SidecarSettings
-from actionstate.service._view import MaterializedView
 from actionstate.service.local_kafka import LocalKafka, LocalKafkaSettings
+from actionstate.service.sidecar._view import MaterializedView
 from tests._support import assert_eventually, returns_within
 from tests._support.sidecar import SIDECAR_PARTITIONS, RunningSidecar, StartSidecar
 

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from actionstate.serde import ActionStateError
+from actionstate.service.cli._exit import CommandFailed, ExitCode, exit_rule
 from actionstate.service.local_kafka import LocalKafka, LocalKafkaSettings
 
 __all__ = ["app", "register"]
-
-# Exit code of ``status`` when no broker runs (LSB's "program is not running").
-NOT_RUNNING = 3
 
 app = typer.Typer(
     help="Run a real Apache Kafka broker (KRaft) on 127.0.0.1, resolved from Maven Central.",
@@ -48,33 +45,24 @@ def _launcher(directory: Path | None, version: str | None, **extra: Any) -> Loca
         overrides["dir"] = directory
     if version is not None:
         overrides["version"] = version
-    try:
-        return LocalKafka(LocalKafkaSettings(**overrides))
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+    return LocalKafka(LocalKafkaSettings(**overrides))
 
 
 def _progress(line: str) -> None:
     _err.print(f"[dim]…[/dim] {escape(line)}")
 
 
-def _fail(exc: ActionStateError) -> NoReturn:
-    _err.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
-    raise typer.Exit(1)
-
-
 @app.command()
+@exit_rule()
 def install(directory: DirOption = None, version: VersionOption = None) -> None:
     """Resolve the Kafka jars into the cache (once); prints the jar folder."""
     kafka = _launcher(directory, version)
-    try:
-        jars = kafka.install(_progress)
-    except ActionStateError as exc:
-        _fail(exc)
+    jars = kafka.install(_progress)
     typer.echo(str(jars))
 
 
 @app.command()
+@exit_rule()
 def start(
     directory: DirOption = None,
     version: VersionOption = None,
@@ -85,21 +73,16 @@ def start(
     """Start the broker in the background; prints its bootstrap address on the last line."""
     extra = {"start_timeout": timeout} if timeout is not None else {}
     kafka = _launcher(directory, version, **extra)
-    try:
-        bootstrap = kafka.start(_progress)
-    except ActionStateError as exc:
-        _fail(exc)
+    bootstrap = kafka.start(_progress)
     typer.echo(bootstrap)
 
 
 @app.command()
+@exit_rule()
 def stop(directory: DirOption = None) -> None:
     """Stop the broker of the folder (SIGTERM, then SIGKILL after a timeout)."""
     kafka = _launcher(directory, None)
-    try:
-        pid = kafka.stop()
-    except ActionStateError as exc:
-        _fail(exc)
+    pid = kafka.stop()
     if pid is None:
         typer.echo(f"no Kafka broker running in {kafka.dir}")
     else:
@@ -107,10 +90,11 @@ def stop(directory: DirOption = None) -> None:
 
 
 @app.command()
+@exit_rule()
 def status(directory: DirOption = None) -> None:
     """Say whether the folder's broker runs and where; exit code 0 when it runs, 3 when not."""
     state = _launcher(directory, None).status()
     if not state.running:
         typer.echo(f"no Kafka broker running in {state.dir}")
-        raise typer.Exit(NOT_RUNNING)
+        raise CommandFailed(code=ExitCode.NOT_RUNNING)
     typer.echo(f"Kafka broker running at {state.bootstrap} (pid {state.pid}) in {state.dir}")

@@ -26,7 +26,8 @@ from actionstate.serde import (
     tombstone_meta,
     validate_agent_key,
 )
-from actionstate.service._api import (
+from actionstate.service.inspect import StatusFilter
+from actionstate.service.sidecar._api import (
     AGENT_KEY_PATTERN,
     ApiError,
     DeleteOut,
@@ -39,17 +40,16 @@ from actionstate.service._api import (
     StatusOut,
     WriteOut,
 )
-from actionstate.service._http import (
+from actionstate.service.sidecar._http import (
     BearerAuth,
     error_response,
     install_error_handlers,
     json_response,
     openapi_builder,
 )
-from actionstate.service._inspect import StatusFilter
-from actionstate.service._sidecar import Sidecar
-from actionstate.service._view import LiveState, Tombstone, sort_key
-from actionstate.service._wire import (
+from actionstate.service.sidecar._runtime import Sidecar
+from actionstate.service.sidecar._view import LiveState, Tombstone, sort_key
+from actionstate.service.sidecar._wire import (
     META_PARAMETERS,
     STARTS_PATTERN,
     TOMBSTONE_PARAMETERS,

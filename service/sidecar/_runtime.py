@@ -6,12 +6,12 @@ import logging
 from collections.abc import Callable
 
 from actionstate.client.kafka import KafkaAdmin
-from actionstate.service._journal import Journal
-from actionstate.service._metrics import SidecarMetrics
-from actionstate.service._settings import SidecarSettings
-from actionstate.service._view import MaterializedView
-from actionstate.service._view_follower import ViewFollower
 from actionstate.service.local_kafka import LocalKafka, LocalKafkaSettings
+from actionstate.service.sidecar._follower import ViewFollower
+from actionstate.service.sidecar._journal import Journal
+from actionstate.service.sidecar._metrics import SidecarMetrics
+from actionstate.service.sidecar._settings import SidecarSettings
+from actionstate.service.sidecar._view import MaterializedView
 
 __all__ = ["DEFAULT_PARTITIONS", "Sidecar"]
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from confluent_kafka.admin import AdminClient
 from typer.testing import CliRunner
 
 from actionstate.serde import (
@@ -27,6 +26,7 @@ from actionstate.serde import (
 from actionstate.service.cli import build_app
 from actionstate.service.local_kafka import LocalKafka, LocalKafkaSettings
 from tests._support import assert_eventually
+from tests._support.kafka import delete_topics
 
 _URL = re.compile(r"listening on (http://[^\s;,()]+)")
 
@@ -103,9 +103,7 @@ def _ready(url: str) -> None:
 @pytest.fixture
 def cleanup_topic(kafka_bootstrap: str, topic_name: str) -> Iterator[str]:
     yield topic_name
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    for future in admin.delete_topics([topic_name], operation_timeout=30).values():
-        future.exception()
+    delete_topics(kafka_bootstrap, topic_name)
 
 
 def test_serve_runs_until_interrupted(kafka_bootstrap: str, cleanup_topic: str) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from actionstate.service._errors import ServiceError
-from actionstate.service._http import error_response
+from actionstate.service.sidecar._http import error_response
 
 __all__ = ["MAX_HEADER_BYTES", "MAX_URL_BYTES", "SidecarHttpProtocol"]
 

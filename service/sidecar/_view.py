@@ -30,7 +30,7 @@ from actionstate.serde import (
     check_key,
     check_record,
 )
-from actionstate.service._metrics import SidecarMetrics
+from actionstate.service.sidecar._metrics import SidecarMetrics
 
 __all__ = [
     "BadSample",

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from actionstate.service._http_protocol import MAX_HEADER_BYTES, MAX_URL_BYTES
+from actionstate.service.sidecar._http_protocol import MAX_HEADER_BYTES, MAX_URL_BYTES
 from tests._support import returns_within
 from tests._support.sidecar import RunningSidecar
 

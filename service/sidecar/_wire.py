@@ -34,9 +34,9 @@ from actionstate.serde import (
     split_state_key,
     verify_record,
 )
-from actionstate.service._api import ApiError
-from actionstate.service._inspect import StatusFilter
-from actionstate.service._view import BadSample, LiveState, Tombstone, sort_key
+from actionstate.service.inspect import StatusFilter
+from actionstate.service.sidecar._api import ApiError
+from actionstate.service.sidecar._view import BadSample, LiveState, Tombstone, sort_key
 
 __all__ = [
     "META_PARAMETERS",

@@ -1,34 +1,23 @@
-"""``actionstate inspect``: show a state topic's records decoded, as a table or JSON lines."""
+"""Show record views: the JSON objects and rich tables ``inspect`` prints, and the printer
+that keeps, orders and batches them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from actionstate.client import KafkaStoreSettings, StoreReadError
-from actionstate.client.kafka import PartitionRange, PartitionReader, parse_offsets
 from actionstate.serde import CLOUDPICKLE_CODEC
-from actionstate.service._inspect import (
-    CallView,
-    RecordView,
-    StatusFilter,
-    Summary,
-    describe_record,
-)
+from actionstate.service.inspect._describe import CallView, RecordView, StatusFilter, Summary
 
-__all__ = ["OutputFormat", "inspect_command", "record_json", "register"]
+__all__ = ["OutputFormat", "PrintOptions", "RecordPrinter", "record_json"]
 
 _CHUNK = 1000  # table rows buffered before a table is printed
-_PROGRESS_MIN = 1000  # records below which no progress bar is worth showing
 _CELL = 60  # characters of a decoded payload shown in a table cell
 
 
@@ -37,11 +26,6 @@ class OutputFormat(StrEnum):
 
     TABLE = "table"
     JSON = "json"
-
-
-def register(app: typer.Typer) -> None:
-    """Add the ``inspect`` command to the CLI."""
-    app.command("inspect")(inspect_command)
 
 
 def _call_json(call: CallView) -> dict[str, Any]:
@@ -196,14 +180,10 @@ def _summary_json(summary: Summary) -> dict[str, Any]:
     }
 
 
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(part) for part in err["loc"])
-    return f"{where}: {err['msg']}"
-
-
 @dataclass(frozen=True)
-class _Options:
+class PrintOptions:
+    """What ``inspect`` keeps and how it prints it (its command-line options, parsed)."""
+
     output: OutputFormat
     status: StatusFilter | None
     agent_key: str | None
@@ -215,7 +195,7 @@ class _Options:
     secret: bytes | None
 
 
-class _Printer:
+class RecordPrinter:
     """Prints kept records: JSON lines at once, table rows in chunks.
 
     Unless ``history`` is set, the records read before the first catch-up are held back and
@@ -223,7 +203,7 @@ class _Printer:
     true now. Every record read after that is the newest of its key and printed as it comes.
     """
 
-    def __init__(self, out: Console, opts: _Options) -> None:
+    def __init__(self, out: Console, opts: PrintOptions) -> None:
         self.out = out
         self.opts = opts
         self.tally = Summary(status=opts.status)
@@ -232,6 +212,7 @@ class _Printer:
         self._latest: dict[str | tuple[int, int], RecordView] | None = None if opts.history else {}
 
     def add(self, view: RecordView) -> None:
+        """Count one record and print it, or hold it back until ``flush``."""
         opts = self.opts
         if opts.state_key is not None and view.key != opts.state_key:
             return
@@ -272,6 +253,7 @@ class _Printer:
             self._rows.clear()
 
     def finish(self, err: Console) -> None:
+        """Print what is left, then the summary (``--summary``) or a count line on ``err``."""
         self.flush()
         if self.opts.summary:
             if self.opts.output is OutputFormat.JSON:
@@ -284,146 +266,3 @@ class _Printer:
                 f"{totals['records']} records read, {totals['tombstones']} tombstones, "
                 f"{totals['bad_records']} bad records"
             )
-
-
-def _ranges(
-    reader: PartitionReader, partitions: list[int] | None, start: dict[int, int] | None
-) -> list[PartitionRange]:
-    """The partitions to read and their watermarks; StoreReadError saying what to check
-    when the topic or a partition asked for is not there."""
-    available = reader.partitions()
-    if available is None:
-        raise StoreReadError(f"topic {reader.topic!r} does not exist on the broker; check --topic")
-    if partitions is not None:
-        missing = set(partitions) - set(available)
-        if missing:
-            raise StoreReadError(
-                f"topic {reader.topic!r} has partitions {available}, "
-                f"not {sorted(missing)}; check --partition"
-            )
-        available = [p for p in available if p in set(partitions)]
-    return reader.ranges(available, start)
-
-
-def _read(reader: PartitionReader, ranges: list[PartitionRange], printer: _Printer) -> None:
-    opts = printer.opts
-    total = sum(max(0, r.high - r.start) for r in ranges)
-    progress = Progress(
-        TextColumn("reading {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=printer.out,
-        transient=True,
-        disable=not printer.out.is_terminal or opts.follow or total < _PROGRESS_MIN,
-    )
-    task = progress.add_task(reader.topic, total=total)
-    with progress:
-        try:
-            for raw in reader.read(ranges, follow=opts.follow):
-                if raw is None:
-                    progress.update(task, completed=total)
-                    printer.flush()
-                    continue
-                progress.advance(task)
-                printer.add(describe_record(raw, unpickle=opts.unpickle, secret=opts.secret))
-        except KeyboardInterrupt:
-            pass  # --follow ends with Ctrl-C; what was read is still printed
-
-
-def inspect_command(
-    *,
-    bootstrap_servers: Annotated[
-        str,
-        typer.Option(envvar="KAFKA_BOOTSTRAP_SERVERS", help="Kafka bootstrap servers, HOST:PORT."),
-    ],
-    topic: Annotated[str, typer.Option(envvar="ACTIONSTATE_TOPIC", help="The state topic.")],
-    output: Annotated[
-        OutputFormat, typer.Option("--format", help="A rich table, or one JSON object a line.")
-    ] = OutputFormat.TABLE,
-    status: Annotated[
-        StatusFilter | None,
-        typer.Option(help="Only states with a pending call, not completed, or completed."),
-    ] = None,
-    agent_key: Annotated[str | None, typer.Option(help="Only records of this agent key.")] = None,
-    state_key: Annotated[str | None, typer.Option(help="Only records of this state key.")] = None,
-    partition: Annotated[
-        list[int] | None, typer.Option(help="Only this partition (repeat for more).")
-    ] = None,
-    summary: Annotated[
-        bool, typer.Option("--summary", help="Print counts instead of the records.")
-    ] = False,
-    history: Annotated[
-        bool,
-        typer.Option("--history", help="Show every record read, not only the latest of each key."),
-    ] = False,
-    from_beginning: Annotated[
-        bool, typer.Option("--from-beginning", help="Read from the oldest offset (default).")
-    ] = False,
-    offsets: Annotated[
-        str | None,
-        typer.Option(help="Start offsets, PARTITION:OFFSET[,...]; others from the beginning."),
-    ] = None,
-    follow: Annotated[
-        bool, typer.Option("--follow", help="Keep reading new records until interrupted.")
-    ] = False,
-    unpickle: Annotated[
-        bool,
-        typer.Option("--unpickle", help="Unpickle cloudpickle payloads: runs code from the topic."),
-    ] = False,
-) -> None:
-    """Read the state topic directly and show its records decoded.
-
-    By default each key's latest record is shown (what is true now: a state --status pending
-    lists has a call pending now); --history shows every record read, superseded ones too.
-    Tombstones and records that cannot be decoded are shown and counted; they never stop the
-    read. cloudpickle payloads are only unpickled with --unpickle. With --summary, --status
-    narrows the live-key counts (live keys, actions incomplete, calls pending).
-    """
-    out = Console(highlight=False)
-    if not out.is_terminal:
-        # Piped output: keep state keys on one line.
-        out = Console(width=max(out.width, 240), highlight=False)
-    err = Console(stderr=True, highlight=False)
-    if from_beginning and offsets is not None:
-        raise typer.BadParameter("give --from-beginning or --offsets, not both")
-    start: dict[int, int] | None = None
-    if offsets is not None:
-        try:
-            start = parse_offsets(offsets)
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--offsets") from None
-    try:
-        # Security settings and the signing secret come from ACTIONSTATE_* like the store's.
-        settings = KafkaStoreSettings(bootstrap_servers=bootstrap_servers, topic=topic)
-    except ValidationError as exc:
-        raise typer.BadParameter(_first_error(exc)) from None
-    opts = _Options(
-        output=output,
-        status=status,
-        agent_key=agent_key,
-        state_key=state_key,
-        summary=summary,
-        history=history,
-        follow=follow,
-        unpickle=unpickle,
-        secret=settings.secret_bytes,
-    )
-    if unpickle:
-        err.print(
-            "[bold yellow]warning:[/] --unpickle loads cloudpickle payloads, which runs code "
-            "from the topic; use it only on a topic you trust."
-            + (
-                " Only payloads of verified records are unpickled."
-                if opts.secret is not None
-                else " No signing secret is configured, so payloads are not verified."
-            )
-        )
-    printer = _Printer(out, opts)
-    try:
-        with PartitionReader(settings, topic, purpose="inspect") as reader:
-            _read(reader, _ranges(reader, partition, start), printer)
-    except StoreReadError as exc:
-        printer.flush()
-        err.print(f"[bold red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(1) from None
-    printer.finish(err)

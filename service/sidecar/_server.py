@@ -12,11 +12,11 @@ from typing import Self
 
 import uvicorn
 
-from actionstate.service._app import create_app
 from actionstate.service._errors import ServiceError
-from actionstate.service._http_protocol import SidecarHttpProtocol
-from actionstate.service._settings import SidecarSettings
-from actionstate.service._sidecar import Sidecar
+from actionstate.service.sidecar._app import create_app
+from actionstate.service.sidecar._http_protocol import SidecarHttpProtocol
+from actionstate.service.sidecar._runtime import Sidecar
+from actionstate.service.sidecar._settings import SidecarSettings
 
 __all__ = ["SidecarServer"]
 

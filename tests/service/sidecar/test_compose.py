@@ -14,7 +14,7 @@ import yaml
 from actionstate.service import SidecarSettings
 from actionstate.service.cli import build_app
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def compose() -> dict[str, Any]:

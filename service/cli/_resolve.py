@@ -8,13 +8,10 @@ would write it); the next recovery replays it instead of asking again.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import orjson
 import typer
-from pydantic import ValidationError
-from rich.console import Console
-from rich.markup import escape
 
 from actionstate.client import (
     CallNotPendingError,
@@ -24,16 +21,10 @@ from actionstate.client import (
     resolve_call,
 )
 from actionstate.client.kafka import KafkaAdmin
-from actionstate.serde import ActionStateError, split_state_key
+from actionstate.serde import split_state_key
+from actionstate.service.cli._exit import CommandFailed, ExitCode, exit_rule
 
-__all__ = ["NOT_FOUND", "NOT_PENDING", "register", "resolve_command"]
-
-NOT_FOUND = 3
-"""Exit code: the topic holds no live state under the state key."""
-NOT_PENDING = 4
-"""Exit code: the state has no such call, or its outcome is already journaled."""
-
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+__all__ = ["register", "resolve_command"]
 
 
 def register(app: typer.Typer) -> None:
@@ -41,26 +32,19 @@ def register(app: typer.Typer) -> None:
     app.command("resolve")(resolve_command)
 
 
-def _fail(message: str, code: int) -> NoReturn:
-    _err.print(f"[bold red]error:[/] {escape(message)}")
-    raise typer.Exit(code)
-
-
-def _settings_error(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc'])}: {str(e['msg']).removeprefix('Value error, ')}"
-        for e in exc.errors()
-    )
-
-
 def _existing_topic(settings: KafkaStoreSettings) -> KafkaStoreSettings:
     # The topic's own partition count: the settings' default must not refuse (or create) it.
     count = KafkaAdmin(settings).partition_count(settings.topic)
     if count is None:
-        _fail(f"topic {settings.topic!r} does not exist; check --topic", NOT_FOUND)
+        raise CommandFailed(
+            f"topic {settings.topic!r} does not exist; check --topic", ExitCode.NOT_FOUND
+        )
     return settings.model_copy(update={"partitions": count})
 
 
+@exit_rule(
+    codes={StateNotFoundError: ExitCode.NOT_FOUND, CallNotPendingError: ExitCode.NOT_PENDING}
+)
 def resolve_command(
     state_key: Annotated[str, typer.Argument(help="The state key (what `inspect` shows).")],
     call_index: Annotated[int, typer.Argument(min=0, help="The index of the PENDING call.")],
@@ -106,20 +90,10 @@ def resolve_command(
     given: dict[str, Any] = {"bootstrap_servers": bootstrap_servers, "topic": topic}
     if signing_secret is not None:
         given["signing_secret"] = signing_secret
-    try:
-        # Security settings and the payload codec come from ACTIONSTATE_* like the workers'.
-        settings = KafkaStoreSettings(**given, create_topic=False)
-    except ValidationError as exc:
-        raise typer.BadParameter(_settings_error(exc)) from None
-    try:
-        with KafkaStore(_existing_topic(settings)) as store:
-            store.rebuild()
-            resolve_call(store, state_key, call_index, **outcome)
-    except StateNotFoundError as exc:
-        _fail(str(exc), NOT_FOUND)
-    except CallNotPendingError as exc:
-        _fail(str(exc), NOT_PENDING)
-    except ActionStateError as exc:
-        _fail(str(exc), 1)
+    # Security settings and the payload codec come from ACTIONSTATE_* like the workers'.
+    settings = KafkaStoreSettings(**given, create_topic=False)
+    with KafkaStore(_existing_topic(settings)) as store:
+        store.rebuild()
+        resolve_call(store, state_key, call_index, **outcome)
     status = "FAILED" if error is not None else "SUCCEEDED"
     typer.echo(f"resolved call #{call_index} of {state_key} as {status}")

@@ -7,13 +7,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
-from actionstate.serde import ActionStateError
-from actionstate.service._server import SidecarServer
-from actionstate.service._settings import SidecarSettings
+from actionstate.service.cli._exit import exit_rule
+from actionstate.service.sidecar import SidecarServer, SidecarSettings
 
 __all__ = ["register", "serve_command"]
 
@@ -21,15 +19,6 @@ __all__ = ["register", "serve_command"]
 def register(app: typer.Typer) -> None:
     """Add the ``serve`` command to the CLI."""
     app.command("serve")(serve_command)
-
-
-def _settings_error(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"])
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        parts.append(f"{where}: {msg}" if where else msg)
-    return "; ".join(parts)
 
 
 def _enforces(settings: SidecarSettings) -> str:
@@ -47,6 +36,7 @@ def _enforces(settings: SidecarSettings) -> str:
     return f"enforcing: {auth}; {signing}"
 
 
+@exit_rule()
 def serve_command(
     *,
     bootstrap_servers: Annotated[
@@ -97,11 +87,7 @@ def serve_command(
         "partitions": partitions,
         "data_dir": data_dir,
     }
-    try:
-        settings = SidecarSettings(**{k: v for k, v in given.items() if v is not None})
-    except ValidationError as exc:
-        err.print(f"[bold red]error:[/] {escape(_settings_error(exc))}")
-        raise typer.Exit(2) from None
+    settings = SidecarSettings(**{k: v for k, v in given.items() if v is not None})
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     def progress(line: str) -> None:
@@ -111,8 +97,4 @@ def serve_command(
         err.print(f"sidecar listening on [bold]{url}[/] - OpenAPI: {url}/openapi.json")
         err.print(escape(_enforces(settings)))
 
-    try:
-        SidecarServer(settings, progress=progress).run(on_started=started)
-    except ActionStateError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(1) from None
+    SidecarServer(settings, progress=progress).run(on_started=started)

@@ -21,7 +21,7 @@ from actionstate.client.kafka import (
     ReadEnd,
     ReadEvent,
 )
-from actionstate.service._view import MaterializedView
+from actionstate.service.sidecar._view import MaterializedView
 
 __all__ = ["ViewFollower"]
 

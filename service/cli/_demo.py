@@ -11,13 +11,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from actionstate.serde import ActionStateError
+from actionstate.service.cli._exit import CommandFailed, exit_rule
 from actionstate.service.demo import DemoOptions, run_demo
 
 __all__ = ["demo_command", "register"]
-
-# Exit code after Ctrl-C or SIGTERM (128 + SIGINT), as shells report it.
-INTERRUPTED = 130
 
 
 def register(app: typer.Typer) -> None:
@@ -30,6 +27,7 @@ def _interrupt(signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+@exit_rule(interrupted="stopped everything the demo started")
 def demo_command(
     *,
     bootstrap_servers: Annotated[
@@ -61,22 +59,15 @@ def demo_command(
     Exit code 0 only when the order was charged once and the reconciler ran once.
     """
     console = Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     options = DemoOptions(
         bootstrap_servers=bootstrap_servers or None, dir=directory, timeout=timeout
     )
     try:
         result = run_demo(options, console)
-    except KeyboardInterrupt:
-        err.print("[bold yellow]interrupted:[/] stopped everything the demo started")
-        raise typer.Exit(INTERRUPTED) from None
-    except (ActionStateError, OSError) as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(1) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
     style = "bold green" if result.ok else "bold red"
     console.print(f"[{style}]{escape(result.verdict)}[/]", soft_wrap=True)
     if not result.ok:
-        raise typer.Exit(1)
+        raise CommandFailed()  # the verdict says why

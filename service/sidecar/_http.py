@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from actionstate.client import StoreReadError, StoreWriteError
-from actionstate.service._api import RECORD_SCHEMAS, ApiError
+from actionstate.service.sidecar._api import RECORD_SCHEMAS, ApiError
 
 __all__ = [
     "BearerAuth",

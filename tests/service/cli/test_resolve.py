@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
 from actionstate.client import (
     DurableContext,
@@ -22,7 +21,8 @@ from actionstate.client import (
     Worker,
 )
 from actionstate.serde import CallStatus
-from actionstate.service._cli_resolve import NOT_FOUND, NOT_PENDING
+from actionstate.service.cli import ExitCode
+from tests._support.kafka import delete_topics
 
 PARTITIONS = 2
 SECRET = "resolve-test-secret"
@@ -50,9 +50,7 @@ class World:
 @pytest.fixture
 def topic(kafka_bootstrap: str, topic_name: str) -> Iterator[str]:
     yield topic_name
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    for future in admin.delete_topics([topic_name], operation_timeout=30).values():
-        future.exception()
+    delete_topics(kafka_bootstrap, topic_name)
 
 
 def open_store(bootstrap: str, topic: str) -> KafkaStore:
@@ -108,7 +106,7 @@ def test_resolve_result_is_replayed_by_the_next_recovery(kafka_bootstrap: str, t
     assert done.stdout.strip() == f"resolved call #0 of {skey} as SUCCEEDED"
 
     again = resolve(kafka_bootstrap, topic, skey, "0", "--result", '"twice"')
-    assert again.returncode == NOT_PENDING
+    assert again.returncode == ExitCode.NOT_PENDING
     assert "is SUCCEEDED, not PENDING" in again.stderr
 
     with open_store(kafka_bootstrap, topic) as store:
@@ -147,8 +145,8 @@ def test_resolve_refuses_what_it_cannot_settle(kafka_bootstrap: str, topic: str)
     missing = f"{agent}_{int(seq) + 5}_{event_part}_{action_part}"
 
     cases = [
-        ((missing, "0", "--result", "1"), NOT_FOUND, "no state"),
-        ((skey, "3", "--result", "1"), NOT_PENDING, "has no call #3"),
+        ((missing, "0", "--result", "1"), ExitCode.NOT_FOUND, "no state"),
+        ((skey, "3", "--result", "1"), ExitCode.NOT_PENDING, "has no call #3"),
         ((skey, "0", "--result", "{not json"), 2, "not JSON"),
         ((skey, "0"), 2, "exactly one of --result JSON or --error MESSAGE"),
         (("not-a-state-key", "0", "--result", "1"), 2, "STATE_KEY"),
@@ -159,7 +157,7 @@ def test_resolve_refuses_what_it_cannot_settle(kafka_bootstrap: str, topic: str)
         assert message in refused.stderr, (args, refused.stderr)
 
     no_topic = resolve(kafka_bootstrap, f"{topic}-missing", skey, "0", "--result", "1")
-    assert no_topic.returncode == NOT_FOUND
+    assert no_topic.returncode == ExitCode.NOT_FOUND
     assert "does not exist" in no_topic.stderr
 
     with open_store(kafka_bootstrap, topic) as store:  # nothing was written
