@@ -14,12 +14,13 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from types import ModuleType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from actionstate.client.kafka import KafkaConnection, PartitionReader
 from actionstate.serde import RawRecord
 
 __all__ = [
+    "Tracked",
     "assert_eventually",
     "async_assert_eventually",
     "check_exports",
@@ -104,3 +105,17 @@ def check_exports(module: ModuleType, public: set[str]) -> None:
         obj = getattr(module, name)
         if inspect.isclass(obj) or inspect.isroutine(obj):
             assert obj.__doc__, name
+
+
+class Tracked:
+    """A side-effecting call that counts how often it really ran."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        self.calls = 0
+        self.__qualname__ = f"Tracked.{fn.__qualname__}"
+        self.__module__ = fn.__module__
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        return self.fn(*args, **kwargs)

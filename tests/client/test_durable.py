@@ -30,6 +30,7 @@ from actionstate.serde import (
     CallStatus,
     Event,
 )
+from tests._support import Tracked
 
 KEY = "order-1"
 SEQ = 0
@@ -55,20 +56,6 @@ class CountingStore:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
-
-
-class Tracked:
-    """A side-effecting call that counts how often it really ran."""
-
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        self.fn = fn
-        self.calls = 0
-        self.__qualname__ = f"Tracked.{fn.__qualname__}"
-        self.__module__ = fn.__module__
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        self.calls += 1
-        return self.fn(*args, **kwargs)
 
 
 def call_value(value: str) -> str:

@@ -27,7 +27,7 @@ from actionstate.client import (
     compute_function_id,
 )
 from actionstate.serde import ActionState, CallResult, CallStatus, Event, HeaderList
-from tests._support import assert_eventually
+from tests._support import Tracked, assert_eventually
 
 KEY = "order-1"
 SEQ = 0
@@ -102,18 +102,6 @@ def limiter(request: pytest.FixtureRequest) -> Iterator[Limiter]:
         admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
         for future in admin.delete_topics([settings.topic], operation_timeout=30).values():
             future.exception()
-
-
-class Tracked:
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        self.fn = fn
-        self.calls = 0
-        self.__qualname__ = f"Tracked.{fn.__qualname__}"
-        self.__module__ = fn.__module__
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        self.calls += 1
-        return self.fn(*args, **kwargs)
 
 
 def pay(order: str) -> str:
