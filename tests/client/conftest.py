@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
 from actionstate.client import (
     ActionStateStore,
@@ -23,6 +22,7 @@ from actionstate.client import (
     SidecarStore,
 )
 from actionstate.service import SidecarServer, SidecarSettings
+from tests._support.kafka import delete_topics
 
 PARTITIONS = 4
 
@@ -75,7 +75,7 @@ def kafka_store_opener(kafka_settings: KafkaStoreSettings) -> Iterator[StoreOpen
     yield open_store
     for store in opened:
         store.close()
-    delete_topic(kafka_settings.bootstrap_servers, kafka_settings.topic)
+    delete_topics(kafka_settings.bootstrap_servers, kafka_settings.topic)
 
 
 @pytest.fixture
@@ -102,14 +102,7 @@ def sidecar_store_opener(kafka_settings: KafkaStoreSettings) -> Iterator[StoreOp
     for store in opened:
         store.close()
     server.stop()
-    delete_topic(kafka_settings.bootstrap_servers, kafka_settings.topic)
-
-
-def delete_topic(bootstrap: str, topic: str) -> None:
-    """Delete ``topic`` so the shared broker does not fill up with test topics."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    for future in admin.delete_topics([topic], operation_timeout=30).values():
-        future.exception()  # a topic the test never created is fine
+    delete_topics(kafka_settings.bootstrap_servers, kafka_settings.topic)
 
 
 @pytest.fixture(params=list(STORE_BACKENDS))

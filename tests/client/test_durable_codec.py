@@ -15,7 +15,6 @@ import cloudpickle
 import orjson
 import pytest
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
 from pydantic import ValidationError
 
 from actionstate.client import (
@@ -43,6 +42,7 @@ from actionstate.serde import (
 )
 from actionstate.serde import action_uuid as make_action_uuid
 from actionstate.serde import event_uuid as make_event_uuid
+from tests._support.kafka import delete_topics
 
 PARTITIONS = 4  # what the kafka_settings fixture creates topics with
 ACTION = "order"
@@ -97,9 +97,7 @@ def backing(request: pytest.FixtureRequest) -> Iterator[Backing]:
     finally:
         for store in opened:
             store.close()
-        admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
-        for future in admin.delete_topics([settings.topic], operation_timeout=30).values():
-            future.exception()
+        delete_topics(settings.bootstrap_servers, settings.topic)
 
 
 class Crash(Exception):

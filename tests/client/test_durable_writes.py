@@ -28,6 +28,7 @@ from actionstate.client import (
 )
 from actionstate.serde import ActionState, CallResult, CallStatus, Event, HeaderList
 from tests._support import Tracked, assert_eventually
+from tests._support.kafka import delete_topics
 
 KEY = "order-1"
 SEQ = 0
@@ -99,9 +100,7 @@ def limiter(request: pytest.FixtureRequest) -> Iterator[Limiter]:
         yield Limiter(kafka, refuse_kafka)
     finally:
         kafka.close()
-        admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
-        for future in admin.delete_topics([settings.topic], operation_timeout=30).values():
-            future.exception()
+        delete_topics(settings.bootstrap_servers, settings.topic)
 
 
 def pay(order: str) -> str:

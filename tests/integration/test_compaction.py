@@ -18,6 +18,7 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 from actionstate.client import KafkaStore, KafkaStoreSettings
 from actionstate.serde import ActionState, CallResult, Event, action_uuid, event_uuid, state_key
 from tests._support import assert_eventually, read_topic
+from tests._support.kafka import delete_topics
 
 EVENT = Event.input({"order": 7})
 COMPACTION_CONFIG = {
@@ -45,9 +46,7 @@ def skey(agent: str) -> str:
 def settings(kafka_bootstrap: str, topic_name: str) -> Iterator[KafkaStoreSettings]:
     """One partition, so every record shares the log the cleaner works through."""
     yield KafkaStoreSettings(bootstrap_servers=kafka_bootstrap, topic=topic_name, partitions=1)
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    for future in admin.delete_topics([topic_name], operation_timeout=30).values():
-        future.exception()
+    delete_topics(kafka_bootstrap, topic_name)
 
 
 def set_topic_config(bootstrap: str, topic: str, config: dict[str, str]) -> None:

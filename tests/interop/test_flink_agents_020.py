@@ -22,7 +22,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from confluent_kafka.admin import AdminClient
 from typer.testing import CliRunner
 
 from actionstate.client import KafkaStore, Worker
@@ -40,6 +39,7 @@ from actionstate.serde import (
 )
 from actionstate.service import SidecarServer, SidecarSettings
 from actionstate.service.cli import build_app
+from tests._support.kafka import delete_topics
 from tests.interop._compare import assert_same_document, document
 from tests.interop._jvm import Checker, run
 
@@ -486,9 +486,7 @@ def java_topic(
     try:
         yield topic_name, puts, written
     finally:
-        admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-        for future in admin.delete_topics([topic_name], operation_timeout=30).values():
-            future.exception()
+        delete_topics(kafka_bootstrap, topic_name)
 
 
 def test_a_topic_of_the_real_020_store_reads_without_a_bad_record(

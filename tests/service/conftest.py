@@ -7,9 +7,9 @@ from typing import Any
 
 import httpx
 import pytest
-from confluent_kafka.admin import AdminClient
 
 from actionstate.service import SidecarServer, SidecarSettings
+from tests._support.kafka import delete_topics
 from tests._support.sidecar import SIDECAR_PARTITIONS, RunningSidecar, StartSidecar
 
 
@@ -41,9 +41,7 @@ def start_sidecar(kafka_bootstrap: str, topic_name: str) -> Iterator[StartSideca
     for running in started:
         running.http.close()
         running.server.stop()
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    for future in admin.delete_topics([topic_name], operation_timeout=30).values():
-        future.exception()
+    delete_topics(kafka_bootstrap, topic_name)
 
 
 @pytest.fixture

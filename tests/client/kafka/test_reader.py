@@ -12,8 +12,7 @@ from actionstate.client.kafka import (
     ReadEnd,
     ReadEvent,
 )
-from tests._support.kafka import raw_producer
-from tests.client.conftest import delete_topic
+from tests._support.kafka import delete_topics, raw_producer
 
 
 def test_a_partition_ends_at_its_record_before_the_end() -> None:
@@ -68,7 +67,7 @@ def test_a_bounded_read_stops_at_the_end_taken_at_start(
         assert [m.key() for m in read] == [f"k{i}".encode() for i in range(5)]
         assert KafkaAdmin(settings).end_offsets(topic_name, [0]) == {0: 6}
     finally:
-        delete_topic(kafka_bootstrap, topic_name)
+        delete_topics(kafka_bootstrap, topic_name)
 
 
 def test_a_read_from_given_offsets(kafka_bootstrap: str, topic_name: str) -> None:
@@ -79,7 +78,7 @@ def test_a_read_from_given_offsets(kafka_bootstrap: str, topic_name: str) -> Non
             read = [m.offset() for m in reader.read(ranges) if m is not None]
         assert read == [2, 3]
     finally:
-        delete_topic(kafka_bootstrap, topic_name)
+        delete_topics(kafka_bootstrap, topic_name)
 
 
 def test_an_empty_range_ends_at_once_and_follow_sees_new_records(
@@ -96,7 +95,7 @@ def test_an_empty_range_ends_at_once_and_follow_sees_new_records(
             record = next(m for m in messages if m is not None)
             assert record.key() == b"new"
     finally:
-        delete_topic(kafka_bootstrap, topic_name)
+        delete_topics(kafka_bootstrap, topic_name)
 
 
 def test_a_missing_topic_has_no_partitions(kafka_bootstrap: str, topic_name: str) -> None:

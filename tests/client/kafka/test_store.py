@@ -37,8 +37,8 @@ from actionstate.serde import (
 )
 from actionstate.service.local_kafka import LocalKafka, LocalKafkaSettings
 from tests._support import assert_eventually, returns_within
-from tests._support.kafka import raw_producer, read_raw
-from tests.client.conftest import PARTITIONS, delete_topic
+from tests._support.kafka import delete_topics, raw_producer, read_raw
+from tests.client.conftest import PARTITIONS
 
 EVENT = Event.input({"order": 42})
 
@@ -89,7 +89,7 @@ def test_a_topic_with_a_delete_policy_is_refused(kafka_bootstrap: str, topic_nam
         with pytest.raises(TopicConfigError, match=r"cleanup\.policy='delete'"):
             KafkaStore(bootstrap_servers=kafka_bootstrap, topic=topic_name, partitions=PARTITIONS)
     finally:
-        delete_topic(kafka_bootstrap, topic_name)
+        delete_topics(kafka_bootstrap, topic_name)
 
 
 def test_a_topic_with_too_few_partitions_is_refused(kafka_bootstrap: str, topic_name: str) -> None:
@@ -103,7 +103,7 @@ def test_a_topic_with_too_few_partitions_is_refused(kafka_bootstrap: str, topic_
         [record] = read_raw(kafka_bootstrap, topic_name)
         assert record.partition() == partition_for("k", 2)
     finally:
-        delete_topic(kafka_bootstrap, topic_name)
+        delete_topics(kafka_bootstrap, topic_name)
 
 
 def test_a_missing_topic_is_refused_when_creation_is_off(
@@ -467,4 +467,4 @@ def test_overrides_win_over_settings(kafka_settings: KafkaStoreSettings) -> None
     with KafkaStore(kafka_settings, topic=f"{kafka_settings.topic}-b") as store:
         assert store.topic == f"{kafka_settings.topic}-b"
         assert store.settings.bootstrap_servers == kafka_settings.bootstrap_servers
-    delete_topic(kafka_settings.bootstrap_servers, f"{kafka_settings.topic}-b")
+    delete_topics(kafka_settings.bootstrap_servers, f"{kafka_settings.topic}-b")

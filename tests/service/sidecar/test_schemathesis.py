@@ -13,11 +13,11 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
-from confluent_kafka.admin import AdminClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
 from actionstate.service import SidecarServer, SidecarSettings
+from tests._support.kafka import delete_topics
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +32,7 @@ def sidecar_url(kafka_bootstrap: str) -> Iterator[str]:
         yield url
     finally:
         server.stop()
-        admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-        for future in admin.delete_topics([topic], operation_timeout=30).values():
-            future.exception()
+        delete_topics(kafka_bootstrap, topic)
 
 
 def checks_config() -> schemathesis.Config:
