@@ -173,6 +173,27 @@ def bench_puts(settings: KafkaStoreSettings, puts: int) -> list[Row]:
     ]
 
 
+async def durable_steps(store: KafkaStore, steps: int, steps_per_action: int = 8) -> float:
+    """Durable steps/s of ``IN_FLIGHT`` actions run concurrently in this process, each
+    making ``steps_per_action`` ``durable_execute_async`` calls (bench/fleet.py compares
+    its worker processes against this figure)."""
+    actions = max(1, steps // (IN_FLIGHT * steps_per_action))
+
+    async def step(n: int) -> int:
+        return n
+
+    async def worker(w: int) -> None:
+        for a in range(actions):
+            event = Event.input({"worker": w, "action": a})
+            ctx = DurableContext(store, key=f"d{w}", seq=a, action="bench", event=event)
+            for n in range(steps_per_action):
+                await ctx.durable_execute_async(step, n)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker(w) for w in range(IN_FLIGHT)))
+    return actions * steps_per_action * IN_FLIGHT / (time.perf_counter() - t0)
+
+
 def bench_in_flight(settings: KafkaStoreSettings, steps: int, sequential_rate: float) -> list[Row]:
     state = sample_state(7)
 
@@ -187,24 +208,6 @@ def bench_in_flight(settings: KafkaStoreSettings, steps: int, sequential_rate: f
         t0 = time.perf_counter()
         await asyncio.gather(*(writer(w) for w in range(IN_FLIGHT)))
         return per_writer * IN_FLIGHT / (time.perf_counter() - t0)
-
-    async def durable_steps(store: KafkaStore) -> float:
-        steps_per_action = 8
-        actions = max(1, steps // (IN_FLIGHT * steps_per_action))
-
-        async def step(n: int) -> int:
-            return n
-
-        async def worker(w: int) -> None:
-            for a in range(actions):
-                event = Event.input({"worker": w, "action": a})
-                ctx = DurableContext(store, key=f"d{w}", seq=a, action="bench", event=event)
-                for n in range(steps_per_action):
-                    await ctx.durable_execute_async(step, n)
-
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker(w) for w in range(IN_FLIGHT)))
-        return actions * steps_per_action * IN_FLIGHT / (time.perf_counter() - t0)
 
     def bare() -> float:
         # The machine's ceiling: IN_FLIGHT writes kept outstanding on one producer, each
@@ -244,7 +247,7 @@ def bench_in_flight(settings: KafkaStoreSettings, steps: int, sequential_rate: f
         console.print(f"{IN_FLIGHT} writers in flight: aput ...")
         aput_rate = asyncio.run(aputs(store))
         console.print(f"{IN_FLIGHT} actions in flight: durable_execute_async steps ...")
-        durable_rate = asyncio.run(durable_steps(store))
+        durable_rate = asyncio.run(durable_steps(store, steps))
     return [
         Row(
             f"bare produce, {IN_FLIGHT} outstanding (ceiling)",
@@ -478,8 +481,11 @@ def bench_tail(settings: KafkaStoreSettings, empty: KafkaStoreSettings, wait: fl
     ]
 
 
-def show(rows: list[Row]) -> None:
-    table = Table(title="kafka-actionstate store vs bare confluent-kafka (same broker, same run)")
+def show(
+    rows: list[Row],
+    title: str = "kafka-actionstate store vs bare confluent-kafka (same broker, same run)",
+) -> None:
+    table = Table(title=title)
     for column in ("measure", "ours", "baseline", "ratio", "target", ""):
         table.add_column(column, justify="left" if column in ("measure", "target") else "right")
     for row in rows:

@@ -6,6 +6,8 @@
     └── ClientError
         ├── StoreError                    a store could not do what was asked
         │   ├── StoreWriteError           a write was not acknowledged (topic, key, cause)
+        │   │   ├── FencedError           the broker refused it: another worker owns the partition
+        │   │   └── PartitionNotOwnedError  this worker does not own (or gave up) the partition
         │   ├── StoreReadError            the journal could not be read back
         │   └── TopicConfigError          the topic exists with the wrong shape
         ├── DurableExecutionError         a durable call could not be journaled or replayed
@@ -15,6 +17,8 @@
         ├── StateNotFoundError            `resolve`: no live state under the state key
         ├── CallNotPendingError           `resolve`: no such call, or its outcome is journaled
         ├── WorkerError                   the worker was used wrongly (unknown action, ...)
+        ├── RequestError                  a request could not be sent or waited for
+        │   └── RequestTimeoutError       no completed state of the request within the timeout
         └── FunctionIdCollisionWarning    (also a UserWarning) two callables, one function id
 
 Classes are added here, not in the modules that raise them, so the tree stays in one place.
@@ -28,8 +32,12 @@ __all__ = [
     "CallNotPendingError",
     "ClientError",
     "DurableExecutionError",
+    "FencedError",
     "FunctionIdCollisionWarning",
+    "PartitionNotOwnedError",
     "ReconcileLater",
+    "RequestError",
+    "RequestTimeoutError",
     "ResolvedCallError",
     "StateNotFoundError",
     "StoreError",
@@ -69,6 +77,36 @@ class StoreWriteError(StoreError):
 
 def _rebuild_write_error(message: str, topic: str, key: str, cause: str) -> StoreWriteError:
     return StoreWriteError(message, topic=topic, key=key, cause=cause)
+
+
+class FencedError(StoreWriteError):
+    """The broker refused a write: a newer owner of the partition fenced this writer.
+
+    Nothing of the refused transaction is stored. This worker no longer owns the partition;
+    the owner that fenced it recovers the partition's unfinished actions.
+    """
+
+    def __init__(
+        self, message: str, *, topic: str = "", key: str = "", cause: str = "", partition: int = -1
+    ) -> None:
+        super().__init__(message, topic=topic, key=key, cause=cause)
+        self.partition = partition
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (
+            _rebuild_fenced_error,
+            (self.args[0], self.topic, self.key, self.cause, self.partition),
+        )
+
+
+def _rebuild_fenced_error(
+    message: str, topic: str, key: str, cause: str, partition: int
+) -> FencedError:
+    return FencedError(message, topic=topic, key=key, cause=cause, partition=partition)
+
+
+class PartitionNotOwnedError(StoreWriteError):
+    """A write to a partition this worker has not claimed, or has released; nothing was sent."""
 
 
 class StoreReadError(StoreError):
@@ -123,3 +161,28 @@ class FunctionIdCollisionWarning(ClientError, UserWarning):
     A replay matches journaled calls by function id and arguments digest, so it cannot tell
     such calls apart; give each its own id with ``durable_execute(..., name=...)``.
     """
+
+
+class RequestError(ClientError):
+    """A request could not be sent or waited for: no requests topic to send to, no state
+    topic to wait on, ..."""
+
+
+class RequestTimeoutError(RequestError):
+    """No completed state of the requests within the timeout. ``request_ids`` (``"P:O"``)
+    are those still waiting, ``topic`` the state topic. The actions may still be running,
+    or may have failed (their states stay incomplete; ``actionstate inspect`` shows them)."""
+
+    def __init__(self, message: str, *, request_ids: tuple[str, ...] = (), topic: str = "") -> None:
+        super().__init__(message)
+        self.request_ids = request_ids
+        self.topic = topic
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_request_timeout, (self.args[0], self.request_ids, self.topic))
+
+
+def _rebuild_request_timeout(
+    message: str, request_ids: tuple[str, ...], topic: str
+) -> RequestTimeoutError:
+    return RequestTimeoutError(message, request_ids=request_ids, topic=topic)

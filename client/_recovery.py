@@ -6,7 +6,7 @@ module decides which journaled states need running again and what became of them
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -115,12 +115,20 @@ class RecoveryReport:
 
 
 def recoverable(
-    store: ActionStateStore, actions: Iterable[_Action], report: RecoveryReport
+    store: ActionStateStore,
+    actions: Iterable[_Action],
+    report: RecoveryReport,
+    select: Callable[[StateKey], bool] | None = None,
 ) -> Iterator[_Run]:
-    """The runs that resume the store's unfinished states, in key order; states of an
-    unknown action, or that cannot be resumed, go into ``report`` instead."""
+    """The runs that resume the store's unfinished states (those ``select`` accepts), in
+    key order; states of an unknown action, or that cannot be resumed, go into ``report``
+    instead."""
     by_uuid = {act.uuid: act for act in actions}
-    unfinished = [(k, s) for k, s in store.stored_states() if not s.state.completed]
+    unfinished = [
+        (k, s)
+        for k, s in store.stored_states()
+        if not s.state.completed and (select is None or select(k))
+    ]
     unfinished.sort(key=lambda ks: (ks[0].agent_key, ks[0].seq, str(ks[0].action_uuid)))
     for skey, stored in unfinished:
         text = state_key(skey.agent_key, skey.seq, skey.event_uuid, skey.action_uuid)

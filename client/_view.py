@@ -7,7 +7,7 @@ rebuilt view costs little more memory than the records themselves.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import NamedTuple
 
 from actionstate.serde import ActionState, SerdeError, decode_action_state
@@ -110,6 +110,23 @@ class StateView:
         with self._lock:
             for skey in skeys:
                 self._remove(agent_key, skey)
+
+    def forget_partitions(self, partitions: Collection[int]) -> int:
+        """Drop every entry of ``partitions`` (the log keeps them); how many were dropped."""
+        chosen = set(partitions)
+        with self._lock:
+            gone = [skey for skey, entry in self._entries.items() if entry.partition in chosen]
+            for skey in gone:
+                del self._entries[skey]
+            if gone:
+                dropped = set(gone)
+                for agent_key in list(self._agents):
+                    index = self._agents[agent_key]
+                    for skey in dropped.intersection(index):
+                        del index[skey]
+                    if not index:
+                        del self._agents[agent_key]
+            return len(gone)
 
     def snapshot(self) -> list[tuple[str, Entry]]:
         """Every (state key, entry), copied under the lock."""

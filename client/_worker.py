@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import math
+import signal
 import threading
 from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -29,6 +30,7 @@ from actionstate.client._durable import DurableContext
 from actionstate.client._errors import WorkerError
 from actionstate.client._recovery import RecoveryReport, counted, recoverable
 from actionstate.client._runs import ActionFunc, _Action, _Done, _Run, check_settled
+from actionstate.client.fleet._settings import FleetSettings
 from actionstate.serde import (
     ActionState,
     Event,
@@ -40,6 +42,9 @@ from actionstate.serde import (
 
 if TYPE_CHECKING:
     from actionstate.client._store import ActionStateStore
+    from actionstate.client.fleet._loop import FleetLoop
+    from actionstate.client.fleet._metrics import FleetMetrics
+    from actionstate.client.kafka._settings import KafkaStoreSettings
 
 __all__ = ["Worker"]
 
@@ -55,16 +60,33 @@ class Worker:
     are the one place the codec is configured) and replayed with the codec each record names.
     """
 
-    def __init__(self, store: ActionStateStore) -> None:
-        self._store = store
+    def __init__(self, store: ActionStateStore | None = None) -> None:
+        self._store_or_none = store
         self._actions: dict[str, _Action] = {}
         self._next_seq: dict[str, int] | None = None
         self._seq_lock = threading.Lock()
+        self._fleet: FleetLoop | None = None
 
     @property
     def store(self) -> ActionStateStore:
         """The store this worker journals to."""
         return self._store
+
+    @property
+    def has_store(self) -> bool:
+        """Whether the worker has a store (a store-less one gets it from ``run()``)."""
+        return self._store_or_none is not None
+
+    @property
+    def _store(self) -> ActionStateStore:
+        store = self._store_or_none
+        if store is None:
+            msg = (
+                "this worker has no store: build it with Worker(KafkaStore(...)), or let "
+                "run() / `actionstate worker` build one from their settings"
+            )
+            raise WorkerError(msg)
+        return store
 
     @property
     def actions(self) -> list[str]:
@@ -202,6 +224,96 @@ class Worker:
         await self._store.aput(ctx.key, ctx.seq, ctx.action, ctx.event, _completed(ctx, output))
         return output
 
+    # -- the fleet ---------------------------------------------------------------------------
+
+    def run(
+        self,
+        settings: FleetSettings | None = None,
+        *,
+        store_settings: KafkaStoreSettings | None = None,
+        metrics: FleetMetrics | None = None,
+        handle_signals: bool = True,
+        **overrides: Any,
+    ) -> None:
+        """Join the fleet on a requests topic and run its requests until SIGTERM, SIGINT
+        or :meth:`stop`: ``worker.run(requests="orders-requests", group="payments")``.
+
+        The group's members share the requests' partitions; each member owns the state
+        partitions of its request partitions: on assignment it fences their earlier owners,
+        rebuilds them and re-drives their unfinished actions, then runs each request as
+        sequence number = its offset and commits the offset once the completed state is
+        acknowledged. ``settings`` (or keyword ``overrides``, or ``ACTIONSTATE_*``) are
+        :class:`FleetSettings`. A worker built without a store gets a ``KafkaStore`` from
+        ``store_settings`` (else from the environment).
+        """
+        _require_no_loop("run", "arun")
+        asyncio.run(
+            self.arun(
+                settings,
+                store_settings=store_settings,
+                metrics=metrics,
+                handle_signals=handle_signals,
+                **overrides,
+            )
+        )
+
+    async def arun(
+        self,
+        settings: FleetSettings | None = None,
+        *,
+        store_settings: KafkaStoreSettings | None = None,
+        metrics: FleetMetrics | None = None,
+        handle_signals: bool = False,
+        **overrides: Any,
+    ) -> None:
+        """Async :meth:`run`; it handles SIGTERM and SIGINT only with ``handle_signals``."""
+        from actionstate.client.fleet._loop import FleetLoop
+        from actionstate.client.kafka._store import KafkaStore
+
+        if settings is None:
+            settings = FleetSettings(**overrides)
+        elif overrides:
+            settings = FleetSettings.model_validate(
+                {**settings.model_dump(exclude_unset=True), **overrides}
+            )
+        if not self._actions:
+            raise WorkerError("no action is registered; register one with @worker.action(name)")
+        built = self._store_or_none is None
+        if built:
+            self._store_or_none = KafkaStore(store_settings)
+        elif store_settings is not None:
+            raise WorkerError(
+                "this worker has a store already; pass store_settings only to a Worker() "
+                "built without one"
+            )
+        store = self._store
+        if not isinstance(store, KafkaStore):
+            raise WorkerError(
+                f"run() needs a KafkaStore (the fleet shares a Kafka topic); this worker's "
+                f"store is a {type(store).__name__}"
+            )
+        if self._fleet is not None:
+            raise WorkerError("this worker is running already; one run() at a time")
+        fleet = FleetLoop(self, store, settings, metrics)
+        self._fleet = fleet
+        loop = asyncio.get_running_loop()
+        signals = _install_signals(loop, fleet.stop) if handle_signals else []
+        try:
+            await fleet.run()
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+            self._fleet = None
+            if built:
+                store.close()
+                self._store_or_none = None
+
+    def stop(self) -> None:
+        """Ask a running :meth:`run` / :meth:`arun` to stop gracefully (any thread)."""
+        fleet = self._fleet
+        if fleet is not None:
+            fleet.stop()
+
     # -- recovery ---------------------------------------------------------------------------
 
     def recover(self, partitions: Collection[int] | None = None) -> RecoveryReport:
@@ -335,6 +447,18 @@ def _require_no_loop(method: str, alternative: str) -> None:
         f"await Worker.{alternative}(...) instead"
     )
     raise WorkerError(msg)
+
+
+def _install_signals(
+    loop: asyncio.AbstractEventLoop, stop: Callable[[], None]
+) -> list[signal.Signals]:
+    if threading.current_thread() is not threading.main_thread():
+        return []
+    installed = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
+        installed.append(sig)
+    return installed
 
 
 def _close(awaitable: Awaitable[Any]) -> None:

@@ -2,7 +2,7 @@
 
 from ._decode import decode_action_state
 from ._encode import encode_action_state
-from ._errors import ActionStateError, InvalidStateKeyError, SerdeError
+from ._errors import ActionStateError, InvalidRequestError, InvalidStateKeyError, SerdeError
 from ._headers import (
     HEADER_CODEC,
     HEADER_SCHEMA,
@@ -64,12 +64,27 @@ from ._records import (
     signature_problem,
     tombstone_meta,
 )
+from ._requests import (
+    HEADER_DEAD_LETTER_DETAIL,
+    HEADER_DEAD_LETTER_REASON,
+    HEADER_DEAD_LETTER_SOURCE,
+    BadRequest,
+    Request,
+    RequestId,
+    RequestProblem,
+    dead_letter_headers,
+    decode_request,
+    encode_request,
+)
 
 __all__ = [
     "CLOUDPICKLE_CODEC",
     "CODEC_NAMES",
     "DEFAULT_CODEC",
     "HEADER_CODEC",
+    "HEADER_DEAD_LETTER_DETAIL",
+    "HEADER_DEAD_LETTER_REASON",
+    "HEADER_DEAD_LETTER_SOURCE",
     "HEADER_SCHEMA",
     "HEADER_SIGNATURE",
     "HEADER_VERSION",
@@ -89,6 +104,7 @@ __all__ = [
     "ActionState",
     "ActionStateError",
     "BadReason",
+    "BadRequest",
     "CallResult",
     "CallStatus",
     "Checked",
@@ -96,12 +112,16 @@ __all__ = [
     "HeaderList",
     "HeaderValue",
     "Headers",
+    "InvalidRequestError",
     "InvalidStateKeyError",
     "LogRecord",
     "MemoryUpdate",
     "PayloadCodec",
     "RawRecord",
     "RecordMeta",
+    "Request",
+    "RequestId",
+    "RequestProblem",
     "SerdeError",
     "StateKey",
     "StateKeyParts",
@@ -109,9 +129,12 @@ __all__ = [
     "action_uuid",
     "check_key",
     "check_record",
+    "dead_letter_headers",
     "decode_action_state",
+    "decode_request",
     "encode_action_state",
     "encode_record",
+    "encode_request",
     "event_uuid",
     "flink_murmur_hash",
     "get_codec",

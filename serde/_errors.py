@@ -4,6 +4,7 @@
 
     ActionStateError                 every error this project raises
     ├── SerdeError (ValueError)      a record, header or payload that cannot be decoded/encoded
+    │   └── InvalidRequestError      arguments that cannot make a request record (``path``: which)
     └── InvalidStateKeyError (ValueError)
                                      an agent key or state key Java could not parse back
 
@@ -12,7 +13,7 @@ The client and service packages add their own subclasses of ``ActionStateError``
 
 from __future__ import annotations
 
-__all__ = ["ActionStateError", "InvalidStateKeyError", "SerdeError"]
+__all__ = ["ActionStateError", "InvalidRequestError", "InvalidStateKeyError", "SerdeError"]
 
 
 class ActionStateError(Exception):
@@ -44,3 +45,22 @@ def _rebuild_serde_error(cls: type[SerdeError], full: str, path: str) -> SerdeEr
 
 class InvalidStateKeyError(ActionStateError, ValueError):
     """An agent key or state key that Flink Agents' Java key parser could not read back."""
+
+
+class InvalidRequestError(SerdeError):
+    """Arguments that cannot make a request record; ``path`` names the argument at fault
+    (``agent_key``, ``action`` or ``data``) and ``problem`` says what is wrong without
+    repeating the value."""
+
+    def __init__(self, problem: str, *, path: str = "") -> None:
+        self.problem = problem
+        super().__init__(problem, path=path)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_request_error, (type(self), self.problem, self.path))
+
+
+def _rebuild_request_error(
+    cls: type[InvalidRequestError], problem: str, path: str
+) -> InvalidRequestError:
+    return cls(problem, path=path)

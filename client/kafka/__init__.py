@@ -3,6 +3,7 @@
 
 from actionstate.client.kafka._admin import KafkaAdmin
 from actionstate.client.kafka._errors import ReadEvent, kafka_store_error
+from actionstate.client.kafka._group import GroupConsumer, PartitionsCallback
 from actionstate.client.kafka._reader import (
     KafkaMessage,
     PartitionRange,
@@ -17,10 +18,12 @@ from actionstate.client.kafka._settings import (
     ReplicationFactor,
     TopicName,
 )
+from actionstate.client.kafka._transactions import TransactionalWriter, transactional_id
 from actionstate.client.kafka._writer import KafkaWriter
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
+    "GroupConsumer",
     "KafkaAdmin",
     "KafkaConnection",
     "KafkaMessage",
@@ -28,10 +31,13 @@ __all__ = [
     "PartitionRange",
     "PartitionReader",
     "Partitions",
+    "PartitionsCallback",
     "ReadEnd",
     "ReadEvent",
     "ReplicationFactor",
     "TopicName",
+    "TransactionalWriter",
     "kafka_store_error",
     "parse_offsets",
+    "transactional_id",
 ]

@@ -1,5 +1,6 @@
 """The admin helper: the state topic's shape (created compacted when missing, checked when it
-exists), its partition count and its end offsets."""
+exists), the shape of the topics partitioned like it (requests, dead letters), partition
+counts and end offsets."""
 
 from __future__ import annotations
 
@@ -77,11 +78,13 @@ class KafkaAdmin:
                     f"topic {topic!r} does not exist and create_topic is off; create it with "
                     "cleanup.policy=compact or let the store create it"
                 )
-            self._create(settings)
-            self._wait_for_leaders(topic)
-            count = self.partition_count(topic)
-            if count is None:
-                raise StoreReadError(f"topic {topic!r} was created but its metadata is missing")
+            count = self._create(
+                topic,
+                partitions=settings.partitions,
+                replication_factor=settings.replication_factor,
+                policy="compact",
+                timeout=settings.timeout_s,
+            )
         policy = self._cleanup_policy(topic)
         if policy != "compact":
             raise TopicConfigError(
@@ -95,6 +98,51 @@ class KafkaAdmin:
                 f"topic {topic!r} has {count} partitions, fewer than the {settings.partitions} "
                 "configured: states would be routed to other partitions than other writers "
                 "use. Set partitions to at most the topic's count, or use another topic."
+            )
+        return count
+
+    def ensure_requests_topic(
+        self, topic: str, partitions: int, replication_factor: int = 1, *, create: bool = True
+    ) -> int:
+        """Make sure a topic keyed by agent key beside the state topic (requests, dead
+        letters) exists with exactly ``partitions`` partitions; returns the count.
+
+        A missing topic is created with ``cleanup.policy=delete`` (unless ``create`` is
+        off). An existing one must have ``partitions`` partitions and must not be
+        compacted (compaction would keep only the last request of each agent key).
+        """
+        if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
+            raise ValueError(f"partitions must be an int >= 1, got {partitions!r}")
+        count = self.partition_count(topic)
+        if count is None:
+            if not create:
+                raise TopicConfigError(
+                    f"topic {topic!r} does not exist and creating it is off; create it with "
+                    f"{partitions} partitions (the state topic's count), or let it be created"
+                )
+            count = self._create(
+                topic,
+                partitions=partitions,
+                replication_factor=replication_factor,
+                policy="delete",
+                timeout=self._timeout,
+            )
+        if count != partitions:
+            raise TopicConfigError(
+                f"topic {topic!r} has {count} partitions, but the state topic has {partitions}: "
+                "request partition p and state partition p must hold the same agent keys, "
+                "because a worker owns the states of partition p by owning request partition "
+                "p (the fleet's ownership rests on it). Use a topic with exactly "
+                f"{partitions} partitions: another name, or delete {topic!r} once drained "
+                "and let it be created again (adding partitions moves agent keys)."
+            )
+        policy = self._cleanup_policy(topic)
+        if "compact" in policy.split(","):
+            raise TopicConfigError(
+                f"topic {topic!r} has cleanup.policy={policy!r}: compaction keeps only the "
+                "last record of each agent key, so requests not yet run would be lost. Set "
+                f"`kafka-configs --alter --entity-type topics --entity-name {topic} "
+                "--add-config cleanup.policy=delete`, or use another topic."
             )
         return count
 
@@ -136,27 +184,35 @@ class KafkaAdmin:
         entry = configs.get("cleanup.policy")
         return "" if entry is None or entry.value is None else str(entry.value)
 
-    def _create(self, settings: KafkaStoreSettings) -> None:
-        topic = settings.topic
+    def _create(
+        self, topic: str, *, partitions: int, replication_factor: int, policy: str, timeout: float
+    ) -> int:
+        """Create ``topic``, wait for its leaders and return its partition count. A topic
+        created concurrently by another client is no error: the caller checks its shape."""
         new = NewTopic(
             topic,
-            num_partitions=settings.partitions,
-            replication_factor=settings.replication_factor,
-            config={"cleanup.policy": "compact"},
+            num_partitions=partitions,
+            replication_factor=replication_factor,
+            config={"cleanup.policy": policy},
         )
         future = self._client.create_topics(
-            [new], operation_timeout=settings.timeout_s, request_timeout=settings.timeout_s
+            [new], operation_timeout=timeout, request_timeout=timeout
         )[topic]
         try:
             future.result()
         except KafkaException as exc:
             kafka_error = error_of(exc)
-            if kafka_error is not None and kafka_error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
-                return  # created concurrently by another store; checked like any existing topic
-            raise TopicConfigError(
-                f"could not create topic {topic!r} ({settings.partitions} partitions, "
-                f"replication factor {settings.replication_factor}, compacted): {describe(exc)}"
-            ) from exc
+            if kafka_error is None or kafka_error.code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                shape = "compacted" if policy == "compact" else f"cleanup.policy={policy}"
+                raise TopicConfigError(
+                    f"could not create topic {topic!r} ({partitions} partitions, "
+                    f"replication factor {replication_factor}, {shape}): {describe(exc)}"
+                ) from exc
+        self._wait_for_leaders(topic)
+        count = self.partition_count(topic)
+        if count is None:
+            raise StoreReadError(f"topic {topic!r} was created but its metadata is missing")
+        return count
 
     def _wait_for_leaders(self, topic: str) -> None:
         timeout = self._timeout

@@ -99,8 +99,11 @@ def read_error(message: str, err: KafkaError) -> StoreReadError:
     return error
 
 
-def write_error(topic: str, skey: str, err: KafkaError, timeout: float) -> StoreWriteError:
+def write_error(
+    topic: str, key: str | bytes | None, err: KafkaError, timeout: float
+) -> StoreWriteError:
     """The error for a write the broker did not acknowledge."""
+    skey = key if isinstance(key, str) else repr(key)
     within = (
         f" within timeout_s={timeout:g}s (are the brokers reachable?)"
         if err.code() == KafkaError._MSG_TIMED_OUT

@@ -12,6 +12,7 @@ from actionstate.serde import DEFAULT_CODEC, get_codec
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
+    "ClientValue",
     "KafkaConnection",
     "KafkaStoreSettings",
     "Partitions",
@@ -19,6 +20,7 @@ __all__ = [
     "Role",
     "TimeoutS",
     "TopicName",
+    "check_client_config",
 ]
 
 DEFAULT_TIMEOUT_S = 30.0
@@ -37,8 +39,10 @@ _RESERVED = {
     "request.required.acks": "writes always wait for all in-sync replicas",
     "enable.idempotence": "the producer is always idempotent",
     "partitioner": "the partition is always chosen with partition_for",
-    "group.id": "reads are by assignment, without a consumer group",
-    "enable.auto.commit": "readers never commit offsets",
+    "group.id": "reads are by assignment; a worker's group is its --group / group setting",
+    "transactional.id": "a fenced worker derives it from the state topic and partition",
+    "isolation.level": "readers see committed records only",
+    "enable.auto.commit": "offsets are committed only after an action's state is acknowledged",
     "enable.partition.eof": "readers rely on end-of-partition events",
     "allow.auto.create.topics": "the store creates its topic itself, compacted",
     "message.timeout.ms": "use timeout_s: a write fails with StoreWriteError after it",
@@ -46,6 +50,14 @@ _RESERVED = {
 }
 
 Role = Literal["producer", "consumer", "admin"]
+
+
+def check_client_config(value: dict[str, ClientValue]) -> dict[str, ClientValue]:
+    """``value`` if it overrides none of the properties the project's guarantees rest on."""
+    for key in value:
+        if key in _RESERVED:
+            raise ValueError(f"{key!r} cannot be overridden: {_RESERVED[key]}")
+    return value
 
 _CONNECTION_FIELDS = (
     "bootstrap_servers",
@@ -97,18 +109,26 @@ class KafkaConnection(BaseSettings):
     @field_validator("client_config", "producer_config", "consumer_config")
     @classmethod
     def _no_reserved(cls, value: dict[str, ClientValue]) -> dict[str, ClientValue]:
-        for key in value:
-            if key in _RESERVED:
-                raise ValueError(f"{key!r} cannot be overridden: {_RESERVED[key]}")
-        return value
+        return check_client_config(value)
 
     def connection_values(self) -> dict[str, Any]:
         """The connection fields, to build other settings on the same connection."""
         return {name: getattr(self, name) for name in _CONNECTION_FIELDS}
 
-    def kafka_config(self, role: Role, *, purpose: str = "rebuild") -> dict[str, Any]:
-        """The confluent-kafka configuration of a ``role`` client; a consumer's group id
-        (never committed to) names its ``purpose``."""
+    def kafka_config(
+        self,
+        role: Role,
+        *,
+        purpose: str = "rebuild",
+        group: str | None = None,
+        transactional_id: str | None = None,
+    ) -> dict[str, Any]:
+        """The confluent-kafka configuration of a ``role`` client.
+
+        A consumer without ``group`` reads by assignment and its group id (never committed
+        to) names its ``purpose``; with ``group`` it is a member of that consumer group and
+        commits offsets itself. A producer with ``transactional_id`` writes in transactions.
+        """
         config: dict[str, Any] = {
             "bootstrap.servers": self.bootstrap_servers,
             "allow.auto.create.topics": False,
@@ -128,19 +148,29 @@ class KafkaConnection(BaseSettings):
             config.update({"linger.ms": 0})
             config.update(self.producer_config)
             # librdkafka retries a write until this expires, then reports it failed.
-            config["message.timeout.ms"] = max(1, round(self.timeout_s * 1000))
+            config["message.timeout.ms"] = timeout_ms = max(1, round(self.timeout_s * 1000))
             config.update({"enable.idempotence": True, "acks": "all"})
+            if transactional_id is not None:
+                # A commit retries its requests after this backoff: librdkafka's 100 ms
+                # default puts most of a transaction's latency in waiting.
+                config.setdefault("retry.backoff.ms", 1)
+                config["transaction.timeout.ms"] = max(timeout_ms, 10_000)
+                config["transactional.id"] = transactional_id
         elif role == "consumer":
             config.update({"auto.offset.reset": "earliest", "fetch.wait.max.ms": 50})
+            if group is not None:
+                # Sticky and incremental: a rebalance moves only the partitions that must move.
+                config["partition.assignment.strategy"] = "cooperative-sticky"
             config.update(self.consumer_config)
-            config.update(
-                {
-                    "group.id": f"actionstate-{purpose}-{uuid.uuid4()}",
-                    "enable.auto.commit": False,
-                    "enable.auto.offset.store": False,
-                    "enable.partition.eof": True,
-                }
-            )
+            config["isolation.level"] = "read_committed"
+            config["enable.auto.commit"] = False
+            config["enable.auto.offset.store"] = False
+            if group is None:
+                config["group.id"] = f"actionstate-{purpose}-{uuid.uuid4()}"
+                config["enable.partition.eof"] = True
+            else:
+                config["group.id"] = group
+                config["enable.partition.eof"] = False
         return config
 
 

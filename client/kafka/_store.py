@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 from actionstate.client._base import ScanResult, ViewStore
-from actionstate.client._errors import StoreReadError, StoreWriteError
+from actionstate.client._errors import PartitionNotOwnedError, StoreReadError, StoreWriteError
 from actionstate.client.kafka._admin import KafkaAdmin
 from actionstate.client.kafka._reader import PartitionReader, ReadEnd
 from actionstate.client.kafka._settings import KafkaStoreSettings
+from actionstate.client.kafka._transactions import TransactionalWriter
 from actionstate.client.kafka._writer import KafkaWriter
 from actionstate.serde import HeaderList, RawRecord, VersionWatch
 
@@ -40,8 +41,77 @@ class KafkaStore(ViewStore):
         )
         self._admin = KafkaAdmin(settings)
         self._partitions = self._admin.ensure_topic(settings)
-        self._writer = KafkaWriter(settings, self.topic)
+        self._writer: KafkaWriter | TransactionalWriter = KafkaWriter(settings, self.topic)
         self._reader: PartitionReader | None = None
+        self._owned: set[int] | None = None  # None: every partition is writable
+
+    # -- ownership (a worker fleet) ----------------------------------------------------
+
+    @property
+    def admin(self) -> KafkaAdmin:
+        """The admin helper of this store's connection."""
+        return self._admin
+
+    @property
+    def partition_count(self) -> int:
+        """The state topic's partition count as last read."""
+        return self._partitions
+
+    @property
+    def fenced(self) -> bool:
+        """Whether writes go through transactions that fence earlier owners."""
+        return isinstance(self._writer, TransactionalWriter)
+
+    def own_partitions(
+        self,
+        *,
+        transactional_id_prefix: str | None = None,
+        on_fenced: Callable[[int], None] | None = None,
+    ) -> None:
+        """Write only to the partitions later ``claim``-ed: what a member of a worker fleet
+        does. With ``transactional_id_prefix`` every write is a transaction that the broker
+        refuses once a newer owner claimed the partition (``on_fenced`` is told);
+        without it a write to an unclaimed partition is refused here, by this process only.
+        """
+        self._check_open()
+        if self._owned is not None:
+            raise StoreWriteError(f"the store for topic {self.topic!r} already owns partitions")
+        self._owned = set()
+        if transactional_id_prefix is not None:
+            self._writer.close()
+            self._writer = TransactionalWriter(
+                self.settings, self.topic, id_prefix=transactional_id_prefix, on_fenced=on_fenced
+            )
+
+    def claim(self, partitions: Collection[int]) -> None:
+        """Take ``partitions`` over: fence their earlier owners (transactions) and allow
+        writes to them. Call before rebuilding them."""
+        self._check_open()
+        if self._owned is None:
+            raise StoreWriteError("call own_partitions() before claim()")
+        if isinstance(self._writer, TransactionalWriter):
+            self._writer.claim(partitions)
+        self._owned.update(partitions)
+
+    def release(self, partitions: Collection[int]) -> int:
+        """Give ``partitions`` up: later writes to them are refused and their states leave
+        the view (the topic keeps them). Returns how many states left the view."""
+        if self._owned is not None:
+            self._owned.difference_update(partitions)
+        if isinstance(self._writer, TransactionalWriter):
+            self._writer.release(partitions)
+        return self._view.forget_partitions(partitions)
+
+    def _check_owned(self, partition: int, skey: str) -> None:
+        owned = self._owned
+        if owned is not None and partition not in owned:
+            raise PartitionNotOwnedError(
+                f"partition {partition} of topic {self.topic!r} is not owned by this worker; "
+                f"the write of {skey!r} was not sent. The partition's owner runs its actions.",
+                topic=self.topic,
+                key=skey,
+                cause="partition not owned",
+            )
 
     # -- writing -----------------------------------------------------------------------
 
@@ -49,14 +119,18 @@ class KafkaStore(ViewStore):
         return self._partitions
 
     def _write(self, partition: int, skey: str, value: bytes, headers: HeaderList) -> int:
+        self._check_owned(partition, skey)
         return self._writer.write(partition, skey, value, headers)
 
     async def _awrite(self, partition: int, skey: str, value: bytes, headers: HeaderList) -> int:
+        self._check_owned(partition, skey)
         return await self._writer.awrite(partition, skey, value, headers)
 
     def _write_tombstones(
         self, partition: int, skeys: list[str]
     ) -> tuple[list[str], StoreWriteError | None]:
+        if skeys:
+            self._check_owned(partition, skeys[0])
         records: list[tuple[str, bytes | None, HeaderList]] = [
             (skey, None, self._tombstone_headers(skey)) for skey in skeys
         ]

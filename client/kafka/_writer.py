@@ -158,7 +158,7 @@ class KafkaWriter:
         self,
         producer: Producer,
         partition: int,
-        skey: str,
+        skey: str | bytes | None,
         value: bytes | None,
         headers: HeaderList,
         *,
@@ -231,7 +231,7 @@ class KafkaWriter:
         return results
 
     async def awrite(
-        self, partition: int, skey: str, value: bytes | None, headers: HeaderList
+        self, partition: int, skey: str | bytes | None, value: bytes | None, headers: HeaderList
     ) -> int:
         """Write one record; the offset once acknowledged, without blocking the loop."""
         producer = self._async

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from actionstate.service.cli import _demo, _inspect, _kafka, _resolve, _serve
+from actionstate.service.cli import _demo, _inspect, _kafka, _resolve, _send, _serve, _worker
 
 __all__ = ["build_app", "main"]
 
@@ -20,6 +20,8 @@ _REGISTERS = (
     _demo.register,
     _serve.register,
     _resolve.register,
+    _send.register,
+    _worker.register,
 )
 
 

@@ -48,6 +48,8 @@ class ExitCode(IntEnum):
     NOT_RUNNING = 3
     # ``resolve``: the state has no such call, or its outcome is already journaled
     NOT_PENDING = 4
+    # ``send --wait``: a request has no completed state within ``--timeout``
+    TIMEOUT = 5
     # after Ctrl-C or SIGTERM: 128 + SIGINT, as shells report it
     INTERRUPTED = 130
 

@@ -36,13 +36,17 @@ def assert_eventually(
 ) -> T:
     """Call ``check`` until it stops raising ``AssertionError``, and return its result.
 
-    ``check`` states its expectation with ``assert``; after ``timeout`` seconds the last
+    ``check`` states its expectation with ``assert``, or returns a bool (``lambda: n == 3``):
+    ``False`` counts as not yet, never as a pass. After ``timeout`` seconds the last
     ``AssertionError`` propagates, so the failure says what was still wrong.
     """
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return check()
+            result = check()
+            if result is False:
+                raise AssertionError(f"still False after {timeout}s: {check!r}")
+            return result
         except AssertionError:
             if time.monotonic() >= deadline:
                 raise

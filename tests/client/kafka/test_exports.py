@@ -6,9 +6,10 @@ import actionstate.client.kafka as kafka
 from tests._support import check_exports
 
 PUBLIC = {
-    "DEFAULT_TIMEOUT_S", "KafkaAdmin", "KafkaConnection", "KafkaMessage", "KafkaWriter",
-    "PartitionRange", "PartitionReader", "Partitions", "ReadEnd", "ReadEvent",
-    "ReplicationFactor", "TopicName", "kafka_store_error", "parse_offsets",
+    "DEFAULT_TIMEOUT_S", "GroupConsumer", "KafkaAdmin", "KafkaConnection", "KafkaMessage",
+    "KafkaWriter", "PartitionRange", "PartitionReader", "Partitions", "PartitionsCallback",
+    "ReadEnd", "ReadEvent", "ReplicationFactor", "TopicName", "TransactionalWriter",
+    "kafka_store_error", "parse_offsets", "transactional_id",
 }  # fmt: skip
 
 

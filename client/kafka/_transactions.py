@@ -1,0 +1,399 @@
+"""Fenced writes: one transactional producer per owned partition, with group commit.
+
+The broker enforces ownership through the transactional id's epoch (KIP-98): the id of
+partition ``p`` is ``<prefix>-<topic>-<p>``, so when a new owner claims ``p`` its
+``init_transactions()`` bumps the epoch, aborts whatever the previous owner left open and
+makes the broker refuse every later write of that owner. A worker that stalled past its
+session timeout (a zombie) therefore cannot overwrite the new owner's records, which
+compaction would otherwise let win.
+
+A write returns once its transaction committed, so a journal write that precedes a side
+effect is durable before the side effect runs. Writes of one partition that arrive while
+a commit is in flight wait for it and then share the next transaction (group commit):
+under load a commit carries many writes instead of paying one round trip each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Collection
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from actionstate.client._errors import FencedError, PartitionNotOwnedError, StoreWriteError
+from actionstate.client.kafka._errors import describe, error_of, write_error
+from actionstate.client.kafka._settings import KafkaConnection
+from actionstate.serde import HeaderList
+
+__all__ = ["TransactionalWriter", "transactional_id"]
+
+_log = logging.getLogger("actionstate.client.kafka")
+_librdkafka_log = logging.getLogger("actionstate.client.kafka.librdkafka")
+
+_FULL_QUEUE_WAIT_S = 0.005
+_RETRY_WAIT_S = 0.05
+_MAX_PARALLEL_CLAIMS = 8
+
+# The broker (or librdkafka on its behalf) says another producer owns the transactional id.
+_FENCED_CODES = frozenset(
+    {
+        KafkaError._FENCED,
+        KafkaError.PRODUCER_FENCED,
+        KafkaError.INVALID_PRODUCER_EPOCH,
+        KafkaError.INVALID_PRODUCER_ID_MAPPING,
+    }
+)
+
+Record = tuple[str, bytes | None, HeaderList]
+
+
+def transactional_id(prefix: str, topic: str, partition: int) -> str:
+    """The transactional id that owns ``partition`` of ``topic``: the same in every worker,
+    so each new owner fences the previous one."""
+    return f"{prefix}-{topic}-{partition}"
+
+
+def _fenced(err: KafkaError | None) -> bool:
+    return err is not None and (err.code() in _FENCED_CODES or err.fatal())
+
+
+@dataclass
+class _Write:
+    skey: str
+    value: bytes | None
+    headers: HeaderList
+    future: Future[int] = field(default_factory=Future)
+    offset: int = -1
+    error: KafkaError | None = None
+
+
+class _Partition:
+    """One owned partition: its transactional producer and the thread that commits its
+    writes, as many as have queued up per transaction."""
+
+    def __init__(self, writer: TransactionalWriter, partition: int, producer: Producer) -> None:
+        self.partition = partition
+        self._writer = writer
+        self._producer = producer
+        self._cond = threading.Condition()
+        self._queue: list[_Write] = []
+        self._closed = False
+        self.fenced: FencedError | None = None
+        self.commits = 0
+        self._thread = threading.Thread(
+            target=self._run,
+            name=f"actionstate-txn-{writer.topic}-{partition}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def submit(self, write: _Write) -> None:
+        with self._cond:
+            if self.fenced is not None:
+                write.future.set_exception(self.fenced)
+            elif self._closed:
+                write.future.set_exception(self._writer.not_owned(self.partition, write.skey))
+            else:
+                self._queue.append(write)
+                self._cond.notify()
+
+    def close(self) -> None:
+        """Refuse new writes, let the commit in flight finish, fail what is still queued."""
+        with self._cond:
+            self._closed = True
+            left, self._queue = self._queue, []
+            self._cond.notify()
+        for write in left:
+            write.future.set_exception(self._writer.not_owned(self.partition, write.skey))
+        self._thread.join(self._writer.timeout + 5)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                batch, self._queue = self._queue, []
+            self._commit(batch)
+            if self.fenced is not None:
+                return
+
+    def _commit(self, batch: list[_Write]) -> None:
+        producer = self._producer
+        topic = self._writer.topic
+        try:
+            producer.begin_transaction()
+            for write in batch:
+                self._produce(write)
+            self._finish()
+        except KafkaException as exc:
+            self._fail(batch, exc)
+            return
+        producer.poll(0)  # serves any delivery report the commit's flush left queued
+        self.commits += 1
+        for write in batch:
+            if write.error is not None or write.offset < 0:
+                # Not expected after a successful commit; never report a write it did not make.
+                cause = write.error or KafkaError(KafkaError._FAIL, "no delivery report")
+                write.future.set_exception(
+                    write_error(topic, write.skey, cause, self._writer.timeout)
+                )
+            else:
+                write.future.set_result(write.offset)
+
+    def _produce(self, write: _Write) -> None:
+        def done(err: KafkaError | None, msg: Message) -> None:
+            write.error = err
+            offset = msg.offset()
+            write.offset = -1 if err is not None or offset is None else offset
+
+        while True:
+            try:
+                self._producer.produce(
+                    self._writer.topic,
+                    write.value,
+                    key=write.skey,
+                    partition=self.partition,
+                    headers=write.headers,
+                    on_delivery=done,
+                )
+                return
+            except BufferError:
+                self._producer.poll(_FULL_QUEUE_WAIT_S)
+
+    def _finish(self) -> None:
+        # A commit that timed out can be resumed by calling it again, until the deadline.
+        deadline = time.monotonic() + self._writer.timeout
+        while True:
+            try:
+                self._producer.commit_transaction(max(0.1, deadline - time.monotonic()))
+                return
+            except KafkaException as exc:
+                err = error_of(exc)
+                if err is None or not err.retriable() or time.monotonic() >= deadline:
+                    raise
+            time.sleep(_RETRY_WAIT_S)
+
+    def _fail(self, batch: list[_Write], exc: KafkaException) -> None:
+        err = error_of(exc)
+        topic = self._writer.topic
+        if _fenced(err):
+            fenced = self._writer.fenced_error(self.partition, describe(exc))
+            with self._cond:
+                self.fenced = fenced
+                left, self._queue = self._queue, []
+            for write in batch + left:
+                write.future.set_exception(fenced)
+            self._writer.on_fenced(self.partition)
+            return
+        # Anything else aborts the transaction: none of its writes is stored.
+        try:
+            self._producer.abort_transaction(self._writer.timeout)
+        except KafkaException as abort_exc:
+            _log.warning(
+                "aborting a transaction on %s[%d] failed: %s",
+                topic,
+                self.partition,
+                describe(abort_exc),
+            )
+            if _fenced(error_of(abort_exc)):
+                self._fail(batch, abort_exc)
+                return
+        cause = err or KafkaError(KafkaError._FAIL, str(exc))
+        for write in batch:
+            error = write_error(topic, write.skey, cause, self._writer.timeout)
+            error.retriable = True  # aborted: definitely not stored, so trying again is safe
+            write.future.set_exception(error)
+
+
+class TransactionalWriter:
+    """Writes records to the partitions of ``topic`` this worker claimed, each through the
+    transactional producer that fences every earlier owner of its partition.
+
+    ``claim`` before writing to a partition; ``release`` when the partition is given up.
+    ``on_fenced(partition)`` is called (from a commit thread) when the broker refuses a
+    partition's transaction because a newer owner claimed it.
+    """
+
+    def __init__(
+        self,
+        conn: KafkaConnection,
+        topic: str,
+        *,
+        id_prefix: str,
+        on_fenced: Callable[[int], None] | None = None,
+    ) -> None:
+        self.topic = topic
+        self.id_prefix = id_prefix
+        self.timeout = conn.timeout_s
+        self._conn = conn
+        self._fenced_cb = on_fenced
+        self._lock = threading.Lock()
+        self._partitions: dict[int, _Partition] = {}
+        self._closed = False
+
+    # -- ownership ---------------------------------------------------------------------
+
+    @property
+    def owned(self) -> set[int]:
+        """The partitions claimed and not fenced or released."""
+        with self._lock:
+            return {p for p, part in self._partitions.items() if part.fenced is None}
+
+    def commits(self) -> int:
+        """Transactions committed so far by the partitions owned now."""
+        with self._lock:
+            return sum(part.commits for part in self._partitions.values())
+
+    def claim(self, partitions: Collection[int]) -> None:
+        """Fence every earlier owner of ``partitions`` and make them writable.
+
+        Returns once each partition's previous transactions are finished (committed or
+        aborted), so a read of the partition that starts now sees everything they wrote.
+        """
+        with self._lock:
+            if self._closed:
+                raise self.not_owned(-1, "")
+            todo = [p for p in partitions if p not in self._partitions or self._stale(p)]
+        if not todo:
+            return
+        with ThreadPoolExecutor(min(_MAX_PARALLEL_CLAIMS, len(todo))) as pool:
+            producers = list(pool.map(self._init, todo))
+        with self._lock:
+            for p, producer in zip(todo, producers, strict=True):
+                old = self._partitions.get(p)
+                if old is not None:
+                    old.close()
+                self._partitions[p] = _Partition(self, p, producer)
+
+    def _stale(self, partition: int) -> bool:
+        return self._partitions[partition].fenced is not None
+
+    def _init(self, partition: int) -> Producer:
+        tid = transactional_id(self.id_prefix, self.topic, partition)
+        config: dict[str, Any] = {
+            **self._conn.kafka_config("producer", transactional_id=tid),
+            "logger": _librdkafka_log,
+        }
+        producer = Producer(config)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                producer.init_transactions(max(0.1, deadline - time.monotonic()))
+                return producer
+            except KafkaException as exc:
+                err = error_of(exc)
+                if err is None or not err.retriable() or time.monotonic() >= deadline:
+                    raise StoreWriteError(
+                        f"could not claim partition {partition} of topic {self.topic!r} "
+                        f"(transactional id {tid!r}): {describe(exc)}; check that the "
+                        "brokers are reachable and allow transactions",
+                        topic=self.topic,
+                        cause=describe(exc),
+                    ) from exc
+            time.sleep(_RETRY_WAIT_S)
+
+    def release(self, partitions: Collection[int]) -> None:
+        """Give ``partitions`` up: writes queued for them fail, later ones are refused."""
+        with self._lock:
+            parts = [self._partitions.pop(p) for p in partitions if p in self._partitions]
+        for part in parts:
+            part.close()
+
+    # -- writes ------------------------------------------------------------------------
+
+    def _submit(
+        self, partition: int, skey: str, value: bytes | None, headers: HeaderList
+    ) -> _Write:
+        write = _Write(skey, value, headers)
+        part = self._partitions.get(partition)
+        if part is None:
+            write.future.set_exception(self.not_owned(partition, skey))
+        else:
+            part.submit(write)
+        return write
+
+    def write(self, partition: int, skey: str, value: bytes | None, headers: HeaderList) -> int:
+        """Write one record; its offset once its transaction committed."""
+        write = self._submit(partition, skey, value, headers)
+        return write.future.result()
+
+    async def awrite(
+        self, partition: int, skey: str, value: bytes | None, headers: HeaderList
+    ) -> int:
+        """Write one record without blocking the event loop."""
+        write = self._submit(partition, skey, value, headers)
+        return await asyncio.wrap_future(write.future)
+
+    def write_all(
+        self, partition: int, records: list[Record]
+    ) -> list[tuple[str, StoreWriteError | None]]:
+        """Write several records, in as few transactions as the commit thread makes."""
+        writes = [self._submit(partition, skey, value, headers) for skey, value, headers in records]
+        results: list[tuple[str, StoreWriteError | None]] = []
+        for write in writes:
+            try:
+                write.future.result()
+            except StoreWriteError as exc:
+                results.append((write.skey, exc))
+            else:
+                results.append((write.skey, None))
+        return results
+
+    def close(self) -> None:
+        """Release every partition (waiting for commits in flight) and refuse later writes."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            parts, self._partitions = list(self._partitions.values()), {}
+        for part in parts:
+            part.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    # -- errors ------------------------------------------------------------------------
+
+    def on_fenced(self, partition: int) -> None:
+        """Note that ``partition`` was fenced (called from its commit thread)."""
+        _log.warning(
+            "partition %d of topic %s: the broker refused this worker's transaction (fenced "
+            "by a newer owner); dropping the partition",
+            partition,
+            self.topic,
+        )
+        if self._fenced_cb is not None:
+            self._fenced_cb(partition)
+
+    def fenced_error(self, partition: int, cause: str) -> FencedError:
+        """The error of a write to ``partition`` after a newer owner fenced this writer."""
+        tid = transactional_id(self.id_prefix, self.topic, partition)
+        return FencedError(
+            f"the broker refused the write to partition {partition} of topic {self.topic!r}: "
+            f"another worker claimed it (transactional id {tid!r} was fenced: {cause}). "
+            "Nothing of the transaction is stored; the new owner recovers the partition.",
+            topic=self.topic,
+            cause=cause,
+            partition=partition,
+        )
+
+    def not_owned(self, partition: int, skey: str) -> PartitionNotOwnedError:
+        """The error of a write to a partition this writer has not claimed."""
+        return PartitionNotOwnedError(
+            f"partition {partition} of topic {self.topic!r} is not owned by this worker "
+            "(never claimed, or released after a rebalance); the write of "
+            f"{skey!r} was not sent. The partition's owner runs its actions.",
+            topic=self.topic,
+            key=skey,
+            cause="partition not owned",
+        )
