@@ -37,6 +37,7 @@ from typing import Any
 
 import httpx
 from _broker import broker
+from confluent_kafka.admin import AdminClient
 from durable import IN_FLIGHT, Row, console, durable_steps, percentile, show
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -47,6 +48,7 @@ from actionstate.service._process import free_ports
 
 PARTITIONS = 12
 BENCH = Path(__file__).resolve().parent
+TOPICS: list[str] = []  # deleted at the end of the run
 _OWNERSHIP = re.compile(r"\b(assigned|revoked|lost) \[([0-9, ]*)\]")
 
 
@@ -178,6 +180,7 @@ def fleet_of(
     bootstrap: str, folder: Path, fencing: str, session_ms: int, **kw: Any
 ) -> Iterator[Fleet]:
     fleet = Fleet(bootstrap, folder, fencing, session_ms, **kw)
+    TOPICS.extend((fleet.state, fleet.requests, f"{fleet.requests}.dead-letter"))
     KafkaStore(bootstrap_servers=bootstrap, topic=fleet.state, partitions=PARTITIONS).close()
     try:
         yield fleet
@@ -304,6 +307,7 @@ def partition_of(agent_key: str) -> int:
 
 def in_process_steps(bootstrap: str, steps: int) -> float:
     topic = f"bench-fleet-inproc-{uuid.uuid4().hex[:8]}"
+    TOPICS.append(topic)
     settings = KafkaStoreSettings(bootstrap_servers=bootstrap, topic=topic, partitions=PARTITIONS)
     with KafkaStore(settings) as store:
         return asyncio.run(durable_steps(store, steps))
@@ -319,95 +323,104 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", default="scale,latency,inflight,failover")
     args = parser.parse_args(argv)
     phases = {p.strip() for p in args.only.split(",") if p.strip()}
-    session_ms = args.session_timeout_ms
     rows: list[Row] = []
     with (
         broker(os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), console.print) as bootstrap,
         tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp,
     ):
         folder = Path(tmp)
-        common = {"requests": args.requests, "steps": args.steps, "session_ms": session_ms}
-        if phases & {"scale", "inflight"}:
-            console.print(f"in process: {IN_FLIGHT} actions in flight on one KafkaStore ...")
-            inproc = in_process_steps(bootstrap, args.requests * args.steps)
-        if "scale" in phases:
-            for workers in (1, 2, 3):
-                console.print(f"{workers} worker process(es), fenced, {args.requests} requests ...")
-                rate = throughput(
-                    bootstrap, folder, workers=workers, fencing="transactions", **common
-                )
-                rows.append(
-                    Row(
-                        f"durable steps, {workers} worker process(es)",
-                        rate,
-                        inproc,
-                        "steps/s",
-                        "(vs in-process)",
-                        "higher",
-                    )
-                )
-        if "latency" in phases:
-            lat = {}
-            for fencing in ("transactions", "none"):
-                console.print(f"per-step latency, one at a time, fencing {fencing} ...")
-                lat[fencing] = step_latency(
-                    bootstrap,
-                    folder,
-                    fencing=fencing,
-                    requests=args.latency_requests,
-                    steps=args.steps,
-                    session_ms=session_ms,
-                )
-            rows.append(
-                Row(
-                    "step latency p50, fenced vs unfenced",
-                    lat["transactions"][0],
-                    lat["none"][0],
-                    "ms",
-                    "(reference)",
-                )
-            )
-            rows.append(
-                Row(
-                    "step latency p99, fenced vs unfenced",
-                    lat["transactions"][1],
-                    lat["none"][1],
-                    "ms",
-                    "(reference)",
-                )
-            )
-        if "inflight" in phases:
-            rate = {}
-            for fencing in ("transactions", "none"):
-                console.print(f"{IN_FLIGHT} in flight, one worker, fencing {fencing} ...")
-                rate[fencing] = throughput(bootstrap, folder, workers=1, fencing=fencing, **common)
-            rows.append(
-                Row(
-                    f"steps/s, {IN_FLIGHT} in flight, fenced vs unfenced",
-                    rate["transactions"],
-                    rate["none"],
-                    "steps/s",
-                    "≥ 0.5×",
-                    "higher",
-                    0.5,
-                )
-            )
-        if "failover" in phases:
-            console.print(f"failover: {args.kills} SIGKILLs, session timeout {session_ms} ms ...")
-            seconds = failover(bootstrap, folder, kills=args.kills, session_ms=session_ms)
-            budget = session_ms / 1000
-            rows.append(
-                Row(
-                    f"failover p50 over {len(seconds)} kills (max {max(seconds):.2f}s)",
-                    statistics.median(seconds),
-                    budget,
-                    "s",
-                    "≤ session timeout + 2 s",
-                    "lower",
-                    (budget + 2) / budget,
-                )
-            )
+        try:
+            run_phases(bootstrap, folder, args, phases, rows)
+        finally:
+            admin = AdminClient({"bootstrap.servers": bootstrap})
+            for future in admin.delete_topics(TOPICS, operation_timeout=30).values():
+                future.exception()
     show(rows, "kafka-actionstate worker fleet (same broker, same run)")
+
+
+def run_phases(
+    bootstrap: str, folder: Path, args: argparse.Namespace, phases: set[str], rows: list[Row]
+) -> None:
+    session_ms = args.session_timeout_ms
+    common = {"requests": args.requests, "steps": args.steps, "session_ms": session_ms}
+    if phases & {"scale", "inflight"}:
+        console.print(f"in process: {IN_FLIGHT} actions in flight on one KafkaStore ...")
+        inproc = in_process_steps(bootstrap, args.requests * args.steps)
+    if "scale" in phases:
+        for workers in (1, 2, 3):
+            console.print(f"{workers} worker process(es), fenced, {args.requests} requests ...")
+            rate = throughput(bootstrap, folder, workers=workers, fencing="transactions", **common)
+            rows.append(
+                Row(
+                    f"durable steps, {workers} worker process(es)",
+                    rate,
+                    inproc,
+                    "steps/s",
+                    "(vs in-process)",
+                    "higher",
+                )
+            )
+    if "latency" in phases:
+        lat = {}
+        for fencing in ("transactions", "none"):
+            console.print(f"per-step latency, one at a time, fencing {fencing} ...")
+            lat[fencing] = step_latency(
+                bootstrap,
+                folder,
+                fencing=fencing,
+                requests=args.latency_requests,
+                steps=args.steps,
+                session_ms=session_ms,
+            )
+        rows.append(
+            Row(
+                "step latency p50, fenced vs unfenced",
+                lat["transactions"][0],
+                lat["none"][0],
+                "ms",
+                "(reference)",
+            )
+        )
+        rows.append(
+            Row(
+                "step latency p99, fenced vs unfenced",
+                lat["transactions"][1],
+                lat["none"][1],
+                "ms",
+                "(reference)",
+            )
+        )
+    if "inflight" in phases:
+        rate = {}
+        for fencing in ("transactions", "none"):
+            console.print(f"{IN_FLIGHT} in flight, one worker, fencing {fencing} ...")
+            rate[fencing] = throughput(bootstrap, folder, workers=1, fencing=fencing, **common)
+        rows.append(
+            Row(
+                f"steps/s, {IN_FLIGHT} in flight, fenced vs unfenced",
+                rate["transactions"],
+                rate["none"],
+                "steps/s",
+                "≥ 0.5×",
+                "higher",
+                0.5,
+            )
+        )
+    if "failover" in phases:
+        console.print(f"failover: {args.kills} SIGKILLs, session timeout {session_ms} ms ...")
+        seconds = failover(bootstrap, folder, kills=args.kills, session_ms=session_ms)
+        budget = session_ms / 1000
+        rows.append(
+            Row(
+                f"failover p50 over {len(seconds)} kills (max {max(seconds):.2f}s)",
+                statistics.median(seconds),
+                budget,
+                "s",
+                "≤ session timeout + 2 s",
+                "lower",
+                (budget + 2) / budget,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@
         │   │   ├── FencedError           the broker refused it: another worker owns the partition
         │   │   └── PartitionNotOwnedError  this worker does not own (or gave up) the partition
         │   ├── StoreReadError            the journal could not be read back
+        │   ├── KafkaConfigError          librdkafka refused a client's configuration
         │   └── TopicConfigError          the topic exists with the wrong shape
         ├── DurableExecutionError         a durable call could not be journaled or replayed
         │   └── UntrustedPayloadError     a payload failed signature checks; never unpickled
@@ -34,6 +35,7 @@ __all__ = [
     "DurableExecutionError",
     "FencedError",
     "FunctionIdCollisionWarning",
+    "KafkaConfigError",
     "PartitionNotOwnedError",
     "ReconcileLater",
     "RequestError",
@@ -111,6 +113,10 @@ class PartitionNotOwnedError(StoreWriteError):
 
 class StoreReadError(StoreError):
     """The journal could not be read back (broker unreachable, topic missing...)."""
+
+
+class KafkaConfigError(StoreError):
+    """librdkafka refused the configuration of a Kafka client (an unknown or bad property)."""
 
 
 class TopicConfigError(StoreError):

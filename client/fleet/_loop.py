@@ -23,7 +23,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from actionstate.client._errors import FencedError, PartitionNotOwnedError, ReconcileLater
+from actionstate.client._errors import (
+    FencedError,
+    PartitionNotOwnedError,
+    ReconcileLater,
+    StoreWriteError,
+)
 from actionstate.client._locate import partition_of
 from actionstate.client._recovery import RecoveryReport, recoverable
 from actionstate.client._runs import _Action, _Done, _Run
@@ -54,6 +59,9 @@ _log = logging.getLogger("actionstate.fleet")
 _POLL_BATCH = 500
 _POLL_WAIT_S = 0.1
 _DEAD_LETTER_RETRY_S = 1.0
+_WRITE_RETRY_S = 0.5
+_WRITE_RETRY_MAX_S = 30.0
+_WRITE_RETRIES = 8
 
 T = TypeVar("T")
 
@@ -391,6 +399,7 @@ class FleetLoop:
 
     async def _run_key(self, part: _Partition, key: str) -> None:
         queue = part.queues[key]
+        failed_writes = 0
         try:
             while queue and not part.closed:
                 item = queue[0]
@@ -398,8 +407,33 @@ class FleetLoop:
                     await self._run_item(part, item)
                 except (FencedError, PartitionNotOwnedError):
                     return  # the partition is gone; whoever owns it now runs this
+                except StoreWriteError as exc:
+                    if isinstance(item, _Request) and failed_writes < _WRITE_RETRIES:
+                        # Not acknowledged: running the request again resumes it from what
+                        # the journal holds, so retrying is safe; its offset stays uncommitted.
+                        delay = min(_WRITE_RETRY_MAX_S, _WRITE_RETRY_S * 2**failed_writes)
+                        failed_writes += 1
+                        _log.warning(
+                            "partition %d offset %d: a journal write failed (%s); retrying "
+                            "in %.1fs",
+                            part.number,
+                            item.offset,
+                            exc.cause or type(exc).__name__,
+                            delay,
+                        )
+                        await asyncio.sleep(delay)
+                        continue
+                    _log.error(
+                        "partition %d, key %s: a journal write failed (%s); giving up on this "
+                        "run, its state stays incomplete for the next recovery",
+                        part.number,
+                        key,
+                        exc.cause or type(exc).__name__,
+                    )
+                    self.metrics.action_done("failed")
                 except Exception:
                     _log.exception("partition %d: internal error running a request", part.number)
+                failed_writes = 0
                 if queue and queue[0] is item:
                     queue.popleft()
                     self._finish(part, item)
@@ -438,8 +472,8 @@ class FleetLoop:
             else:
                 assert self._loop is not None
                 await self._loop.run_in_executor(self._pool, self.worker._drive_sync, run)
-        except (FencedError, PartitionNotOwnedError):
-            raise
+        except StoreWriteError:
+            raise  # FencedError and PartitionNotOwnedError too: the caller decides
         except ReconcileLater:
             return "unsettled" if run.ctx.unsettled is not None else "failed"
         except Exception as exc:

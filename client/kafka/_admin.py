@@ -18,7 +18,13 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 
 from actionstate.client._errors import StoreReadError, TopicConfigError
-from actionstate.client.kafka._errors import describe, error_of, kafka_store_error, retriable
+from actionstate.client.kafka._errors import (
+    describe,
+    error_of,
+    kafka_store_error,
+    new_client,
+    retriable,
+)
 from actionstate.client.kafka._settings import KafkaConnection, KafkaStoreSettings
 
 __all__ = ["KafkaAdmin"]
@@ -34,7 +40,7 @@ class KafkaAdmin:
     def __init__(self, conn: KafkaConnection, *, logger: logging.Logger | None = None) -> None:
         self._timeout = conn.timeout_s
         config = {**conn.kafka_config("admin"), "logger": logger or _librdkafka_log}
-        self._client = AdminClient(config)
+        self._client = new_client(AdminClient, config)
 
     def answers(self) -> bool:
         """Whether a broker answers a metadata request (naming at least one broker)."""

@@ -3,11 +3,15 @@ a writer and the admin helper, and whether trying again can help."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
+from typing import Any, TypeVar
 
 from confluent_kafka import KafkaError, KafkaException
 
-from actionstate.client._errors import StoreReadError, StoreWriteError
+from actionstate.client._errors import KafkaConfigError, StoreReadError, StoreWriteError
+
+T = TypeVar("T")
 
 __all__ = [
     "FATAL_READ_CODES",
@@ -17,6 +21,7 @@ __all__ = [
     "describe",
     "error_of",
     "kafka_store_error",
+    "new_client",
     "read_error",
     "retriable",
     "write_error",
@@ -64,6 +69,19 @@ def classify(err: KafkaError) -> ReadEvent:
     if err.fatal() or code in FATAL_READ_CODES:
         return ReadEvent.FATAL
     return ReadEvent.TRANSIENT
+
+
+def new_client(factory: Callable[[dict[str, Any]], T], config: dict[str, Any]) -> T:
+    """``factory(config)`` (a confluent-kafka client class); a configuration librdkafka
+    refuses raises ``KafkaConfigError`` with its reason."""
+    try:
+        return factory(config)
+    except KafkaException as exc:
+        raise KafkaConfigError(
+            f"librdkafka refused the Kafka client configuration: {describe(exc)}; check the "
+            "-X properties, client_config / producer_config / consumer_config, or "
+            "ACTIONSTATE_CLIENT_CONFIG"
+        ) from exc
 
 
 def error_of(exc: BaseException) -> KafkaError | None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from actionstate.client.kafka._errors import ReadEvent, classify, describe, read_error
+from actionstate.client.kafka._errors import ReadEvent, classify, describe, new_client, read_error
 from actionstate.client.kafka._settings import KafkaConnection
 
 __all__ = ["GroupConsumer", "PartitionsCallback"]
@@ -52,7 +52,7 @@ class GroupConsumer:
             "logger": _librdkafka_log,
             "error_cb": self._on_error,
         }
-        self._consumer = Consumer(config)
+        self._consumer = new_client(Consumer, config)
         self._callbacks = (on_assign, on_revoke, on_lost)
         self._closed = False
 

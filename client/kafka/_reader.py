@@ -19,7 +19,13 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from confluent_kafka import TopicPartition as TP
 
 from actionstate.client._errors import StoreReadError
-from actionstate.client.kafka._errors import ReadEvent, classify, kafka_store_error, read_error
+from actionstate.client.kafka._errors import (
+    ReadEvent,
+    classify,
+    kafka_store_error,
+    new_client,
+    read_error,
+)
 from actionstate.client.kafka._settings import KafkaConnection
 
 __all__ = ["KafkaMessage", "PartitionRange", "PartitionReader", "ReadEnd", "parse_offsets"]
@@ -113,7 +119,7 @@ class PartitionReader:
         self.purpose = purpose
         self.timeout = conn.timeout_s
         config = {**conn.kafka_config("consumer", purpose=purpose), "logger": _librdkafka_log}
-        self._consumer = Consumer(config)
+        self._consumer = new_client(Consumer, config)
         self._closed = False
 
     def __enter__(self) -> Self:

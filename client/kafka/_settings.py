@@ -51,6 +51,46 @@ _RESERVED = {
 
 Role = Literal["producer", "consumer", "admin"]
 
+# Properties of one kind of client only: ``client_config`` (every client, like ``-X``) keeps
+# them from the others, which librdkafka would warn about ("is a consumer property and will
+# be ignored by this producer instance").
+_CONSUMER_ONLY = frozenset(
+    {
+        "session.timeout.ms",
+        "heartbeat.interval.ms",
+        "max.poll.interval.ms",
+        "group.instance.id",
+        "group.protocol",
+        "group.remote.assignor",
+        "partition.assignment.strategy",
+        "auto.offset.reset",
+        "auto.commit.interval.ms",
+        "fetch.wait.max.ms",
+        "fetch.min.bytes",
+        "fetch.max.bytes",
+        "max.partition.fetch.bytes",
+        "queued.min.messages",
+        "queued.max.messages.kbytes",
+        "check.crcs",
+    }
+)
+_PRODUCER_ONLY = frozenset(
+    {
+        "linger.ms",
+        "queue.buffering.max.ms",
+        "queue.buffering.max.messages",
+        "queue.buffering.max.kbytes",
+        "batch.size",
+        "batch.num.messages",
+        "compression.type",
+        "compression.codec",
+        "retries",
+        "message.send.max.retries",
+        "transaction.timeout.ms",
+        "sticky.partitioning.linger.ms",
+    }
+)
+
 
 def check_client_config(value: dict[str, ClientValue]) -> dict[str, ClientValue]:
     """``value`` if it overrides none of the properties the project's guarantees rest on."""
@@ -58,6 +98,7 @@ def check_client_config(value: dict[str, ClientValue]) -> dict[str, ClientValue]
         if key in _RESERVED:
             raise ValueError(f"{key!r} cannot be overridden: {_RESERVED[key]}")
     return value
+
 
 _CONNECTION_FIELDS = (
     "bootstrap_servers",
@@ -143,7 +184,11 @@ class KafkaConnection(BaseSettings):
             "ssl.ca.location": self.ssl_ca_location,
         }
         config.update({k: v for k, v in security.items() if v is not None})
-        config.update(self.client_config)
+        other = _CONSUMER_ONLY if role != "consumer" else _PRODUCER_ONLY
+        config.update({k: v for k, v in self.client_config.items() if k not in other})
+        if role == "admin":
+            for k in _PRODUCER_ONLY:
+                config.pop(k, None)
         if role == "producer":
             config.update({"linger.ms": 0})
             config.update(self.producer_config)

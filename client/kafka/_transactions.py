@@ -27,7 +27,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from actionstate.client._errors import FencedError, PartitionNotOwnedError, StoreWriteError
-from actionstate.client.kafka._errors import describe, error_of, write_error
+from actionstate.client.kafka._errors import describe, error_of, new_client, write_error
 from actionstate.client.kafka._settings import KafkaConnection
 from actionstate.serde import HeaderList
 
@@ -282,7 +282,7 @@ class TransactionalWriter:
             **self._conn.kafka_config("producer", transactional_id=tid),
             "logger": _librdkafka_log,
         }
-        producer = Producer(config)
+        producer = new_client(Producer, config)
         deadline = time.monotonic() + self.timeout
         while True:
             try:

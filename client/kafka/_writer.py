@@ -20,7 +20,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from actionstate.client._errors import StoreWriteError
-from actionstate.client.kafka._errors import write_error
+from actionstate.client.kafka._errors import new_client, write_error
 from actionstate.client.kafka._settings import KafkaConnection
 from actionstate.serde import HeaderList
 
@@ -89,14 +89,14 @@ class KafkaWriter:
         with self._lock:
             self._check_open("")
             if self._sync is None:
-                self._sync = Producer(self._config)
+                self._sync = new_client(Producer, self._config)
             return self._sync
 
     def _async_producer(self) -> Producer:
         with self._lock:
             self._check_open("")
             if self._async is None:
-                producer = Producer(self._config)
+                producer = new_client(Producer, self._config)
                 self._poller = threading.Thread(
                     target=self._deliver,
                     args=(producer,),

@@ -1,4 +1,4 @@
-"""``actionstate demo``: the crash-and-recover walkthrough, start to finish, in one command."""
+"""``actionstate demo``: the worker fleet's kill-and-take-over walkthrough, in one command."""
 
 from __future__ import annotations
 
@@ -46,17 +46,18 @@ def demo_command(
         ),
     ] = Path(".actionstate/demo"),
     timeout: Annotated[
-        float, typer.Option(help="Seconds any single wait (broker, sidecar, worker) may take.")
+        float, typer.Option(help="Seconds any single wait (broker, sidecar, workers) may take.")
     ] = 120.0,
 ) -> None:
-    """Kill a worker in the middle of a payment and watch a new one recover it exactly once.
+    """Run a fleet of two workers, kill one mid-payment, and watch the other take over.
 
-    Starts the local Kafka broker (unless a broker is given), the sidecar, and a worker.
-    The worker's action charges an order through a durable call with a reconciler.
-    It is SIGKILLed after the provider booked the charge, before the outcome was journaled.
-    A new worker recovers: the reconciler asks the provider instead of charging again.
+    Starts the local Kafka broker (unless a broker is given), the sidecar, and two
+    `actionstate worker` processes of one consumer group, then sends a few orders.
+    The worker owning order-42's partition is SIGKILLed after the provider booked its
+    charge, before the outcome was journaled. The other worker is assigned the partition,
+    recovers the order, and its reconciler asks the provider instead of charging again.
     Everything the demo started is stopped at the end, also on error or Ctrl-C.
-    Exit code 0 only when the order was charged once and the reconciler ran once.
+    Exit code 0 only when every order was charged once and the reconciler ran once.
     """
     console = Console(highlight=False)
     previous = signal.signal(signal.SIGTERM, _interrupt)

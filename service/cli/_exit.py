@@ -8,7 +8,8 @@ never a traceback:
 - an exception type the command maps with ``codes=``: its message, then the mapped code;
 - ``ActionStateError`` or ``OSError``: its message, then ``ExitCode.FAILED`` (1);
 - a pydantic ``ValidationError`` (bad settings from options or the environment): its first
-  error, then ``ExitCode.USAGE`` (2, what click exits with for a bad parameter);
+  error, then ``ExitCode.USAGE`` (2, what click exits with for a bad parameter); so does a
+  ``KafkaConfigError`` (librdkafka refused a property);
 - ``KeyboardInterrupt`` (Ctrl-C, or SIGTERM where a command turns it into one):
   ``ExitCode.INTERRUPTED`` (130, as shells report a SIGINT).
 
@@ -27,6 +28,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
+from actionstate.client import KafkaConfigError
 from actionstate.serde import ActionStateError
 from actionstate.service._errors import ServiceError
 
@@ -111,6 +113,8 @@ def exit_rule(
                 raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
             except ValidationError as exc:
                 raise _error(_first_error(exc), ExitCode.USAGE) from None
+            except KafkaConfigError as exc:
+                raise _error(str(exc), ExitCode.USAGE) from None
             except (ActionStateError, OSError) as exc:
                 code = next((c for t, c in mapped if isinstance(exc, t)), ExitCode.FAILED)
                 raise _error(str(exc), code) from None

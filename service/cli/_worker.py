@@ -20,33 +20,14 @@ from prometheus_client import start_http_server
 from actionstate.client import KafkaStore, KafkaStoreSettings, Worker
 from actionstate.client.fleet import FleetMetrics, FleetSettings
 from actionstate.service.cli._exit import CommandFailed, ExitCode, exit_rule
-
-# TODO(coordinator): move to service/cli/_options.py, shared with `send`
-BootstrapOption = Annotated[
-    str | None,
-    typer.Option(envvar="KAFKA_BOOTSTRAP_SERVERS", help="Kafka bootstrap servers, HOST:PORT."),
-]
-TopicOption = Annotated[
-    str | None, typer.Option(envvar="ACTIONSTATE_TOPIC", help="The state topic.")
-]
-RequestsOption = Annotated[
-    str | None, typer.Option(envvar="ACTIONSTATE_REQUESTS", help="The requests topic.")
-]
-PropertyOption = Annotated[
-    list[str] | None,
-    typer.Option("-X", "--property", help="A librdkafka property KEY=VALUE (repeatable)."),
-]
-
-
-def parse_client_properties(values: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise CommandFailed(f"-X {item!r}: write KEY=VALUE", ExitCode.USAGE)
-        out[key.strip()] = value
-    return out
-
+from actionstate.service.cli._options import (
+    BootstrapServersOption,
+    PropertyOption,
+    RequestsOption,
+    StateTopicOption,
+    parse_client_properties,
+    settings_from_flags,
+)
 
 __all__ = ["load_worker", "register", "worker_command"]
 
@@ -90,12 +71,14 @@ def load_worker(target: str, app_dir: Path) -> Worker:
 def worker_command(
     app: Annotated[str, typer.Argument(help="The Worker to run, as MODULE:ATTRIBUTE.")],
     *,
-    bootstrap_servers: BootstrapOption = None,
-    topic: TopicOption = None,
+    bootstrap_servers: BootstrapServersOption = None,
+    topic: StateTopicOption = None,
     requests: RequestsOption = None,
     group: Annotated[
         str | None,
-        typer.Option(envvar="ACTIONSTATE_GROUP", help="The fleet's consumer group."),
+        typer.Option(
+            help="The fleet's consumer group (env ACTIONSTATE_GROUP).", show_default=False
+        ),
     ] = None,
     max_in_flight: Annotated[
         int | None, typer.Option(help="Requests taken and not finished, at most [default: 64].")
@@ -149,7 +132,7 @@ def worker_command(
             client_config=extra or None,
         )
     )
-    store_settings = _store_settings(worker, bootstrap_servers, topic, partitions, extra)
+    store_settings = _store_settings(worker, bootstrap_servers, topic, partitions, properties)
     metrics = FleetMetrics()
     server = None
     if metrics_port is not None:
@@ -174,18 +157,12 @@ def _store_settings(
     bootstrap_servers: str | None,
     topic: str | None,
     partitions: int | None,
-    extra: dict[str, str],
+    properties: list[str] | None,
 ) -> KafkaStoreSettings | None:
     """Settings for a store-less worker's store; None when the app built its own."""
     if not worker.has_store:
-        return KafkaStoreSettings(
-            **_given(
-                bootstrap_servers=bootstrap_servers,
-                topic=topic,
-                partitions=partitions,
-                client_config=extra or None,
-            )
-        )
+        flags = {"bootstrap_servers": bootstrap_servers, "topic": topic, "partitions": partitions}
+        return settings_from_flags(KafkaStoreSettings, flags, properties)
     store = worker.store
     if not isinstance(store, KafkaStore):
         raise CommandFailed(

@@ -98,7 +98,7 @@ def judge(run_dir: Path, seen: Seen) -> list[Check]:
     charges = payments.charges()
     lookups = Counter(_agent_key(k) for k in payments.lookups())
     reservations = Warehouse(run_dir / STOCK).reservations()
-    orders = seen.orders
+    orders, n = seen.orders, len(seen.orders)
     done = [k for k in orders if _completed(seen.final_states.get(k))]
     others = sum(n for key, n in lookups.items() if key != AGENT_KEY)
     booked = [c["charge_id"] for c in charges if c["order_id"] == AGENT_KEY]
@@ -107,7 +107,7 @@ def judge(run_dir: Path, seen: Seen) -> list[Check]:
     return [
         _check(f"{killed} ended by SIGKILL", -9, seen.kill_status),
         _check("payment PENDING after the kill", True, _is_payment(seen.pending_function)),
-        _check("orders completed", f"{len(orders)} of {len(orders)}", f"{len(done)} of {len(orders)}"),
+        _check("orders completed", f"{n} of {n}", f"{len(done)} of {n}"),
         _once_each("charges booked per order", orders, (c["order_id"] for c in charges)),
         _once_each("charge requests per order", orders, map(_agent_key, payments.requests())),
         _once_each("stock reservations per order", orders, (r["order_id"] for r in reservations)),
@@ -151,7 +151,7 @@ def _takeover(seen: Seen, survivor: str) -> Check:
     actual = f"assigned {taken[0]}" if taken else f"not assigned (logged: {seen.takeover})"
     return Check(
         f"partition {p} taken over by {survivor} (its log)",
-        f"assigned [... {p} ...] after the kill",
+        "assigned after the kill",
         actual,
         bool(taken),
     )
@@ -166,10 +166,11 @@ def _after_the_kill(seen: Seen) -> Check:
         and isinstance(pending, int)
         and offset > pending
     )
+    status = "" if _completed(state) else f" (completed={state.get('completed')})"
     return Check(
         f"{AGENT_KEY}'s completed state written after the kill",
-        "offset > the PENDING record's",
-        f"completed={state.get('completed')} at offset {offset}, PENDING at {pending}",
+        f"offset > {pending} (the PENDING one's)",
+        f"offset {offset}{status}",
         ok,
     )
 

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections import Counter
@@ -34,9 +35,12 @@ from tests.fleet.ledger_app import LEDGER
 
 __all__ = [
     "APP",
+    "FENCED_LINE",
+    "GROUP_PROPERTIES",
     "ROOT",
     "Entry",
     "Fleet",
+    "Flow",
     "WorkerProcess",
     "check_outcomes",
     "committed_offsets",
@@ -442,3 +446,49 @@ def end_offsets(fleet: Fleet, topic: str | None = None) -> dict[int, int]:
         }
     finally:
         consumer.close()
+
+
+class Flow:
+    """Requests sent in the background, ``batch`` every ``interval`` seconds, over ``keys``,
+    until :meth:`stop`; ``sent`` holds what the broker acknowledged."""
+
+    def __init__(
+        self, fleet: Fleet, keys: Sequence[str], *, batch: int = 4, interval: float = 0.1
+    ) -> None:
+        self._sender = fleet.sender()
+        self._keys = list(keys)
+        self._batch = batch
+        self._interval = interval
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self.sent: list[SentRequest] = []
+        self._thread = threading.Thread(target=self._run, name="fleet-test-flow", daemon=True)
+
+    def __enter__(self) -> Flow:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        n = len(self.sent)
+        try:
+            while not self._stop.wait(self._interval):
+                requests = [
+                    (self._keys[i % len(self._keys)], "charge", {"order": i})
+                    for i in range(n, n + self._batch)
+                ]
+                self.sent.extend(self._sender.send_many(requests))
+                n += self._batch
+        except BaseException as exc:
+            self._error = exc
+
+    def stop(self) -> list[SentRequest]:
+        """Stop sending; every request sent (re-raises what stopped the thread)."""
+        self.__exit__()
+        assert not self._thread.is_alive(), "the sending thread did not stop"
+        if self._error is not None:
+            raise self._error
+        return list(self.sent)

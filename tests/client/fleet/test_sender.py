@@ -399,3 +399,17 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         "broker:9092",
     )
     assert settings.secret_bytes == b"s3cret"
+
+
+def test_the_timeout_error_survives_pickling() -> None:
+    import pickle
+
+    err = RequestTimeoutError("no outcome", request_ids=("0:1", "2:3"), topic="orders-state")
+    again = pickle.loads(pickle.dumps(err))
+    assert isinstance(again, RequestTimeoutError)
+    assert isinstance(again, RequestError)
+    assert (str(again), again.request_ids, again.topic) == (
+        "no outcome",
+        ("0:1", "2:3"),
+        "orders-state",
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from actionstate.client import KafkaStoreSettings
 from actionstate.client.kafka import KafkaConnection
 from actionstate.service import SidecarSettings
@@ -40,3 +42,10 @@ def test_a_consumer_group_names_its_purpose() -> None:
     config = KafkaConnection().kafka_config("consumer", purpose="inspect")
     assert str(config["group.id"]).startswith("actionstate-inspect-")
     assert config["enable.partition.eof"] is True
+
+
+def test_a_property_librdkafka_refuses_is_a_kafka_config_error_naming_it() -> None:
+    from actionstate.client import KafkaConfigError, KafkaStore
+
+    with pytest.raises(KafkaConfigError, match=r"bogus\.prop"):
+        KafkaStore(bootstrap_servers="127.0.0.1:1", topic="t", client_config={"bogus.prop": "1"})

@@ -22,6 +22,7 @@ def test_the_exit_codes_are_the_documented_ones() -> None:
         "NOT_FOUND": 3,
         "NOT_RUNNING": 3,
         "NOT_PENDING": 4,
+        "TIMEOUT": 5,
         "INTERRUPTED": 130,
     }
 

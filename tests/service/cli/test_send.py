@@ -210,18 +210,19 @@ def run_requests_as_the_loop(
     worker: Worker, bootstrap: str, requests: str, count: int
 ) -> dict[RequestId, Any]:
     """Wait for ``count`` requests to land, then run each as the worker loop would."""
-    stored = assert_eventually(
-        lambda: _exactly(stored_requests(bootstrap, requests), count), timeout=60
-    )
+    admin = KafkaAdmin(KafkaConnection(bootstrap_servers=bootstrap))
+
+    def landed() -> None:
+        # The command creates the topic: read it only once it exists and holds them all.
+        partitions = admin.partition_count(requests)
+        assert partitions is not None
+        assert sum(admin.end_offsets(requests, list(range(partitions))).values()) == count
+
+    assert_eventually(landed, timeout=60)
     return {
         rid: worker.submit(r.agent_key, r.data, seq=rid.offset, action=r.action)
-        for rid, r in stored.items()
+        for rid, r in stored_requests(bootstrap, requests).items()
     }
-
-
-def _exactly(found: dict[RequestId, Request], count: int) -> dict[RequestId, Request]:
-    assert len(found) == count
-    return found
 
 
 def test_wait_prints_the_outcome(kafka_bootstrap: str, topics: tuple[str, str]) -> None:

@@ -1,36 +1,43 @@
-"""``actionstate demo`` end to end: real broker, real sidecar, a real SIGKILL, real recovery.
+"""``actionstate demo`` end to end: real broker, real sidecar, two real fleet workers, a real
+SIGKILL, a real takeover through the consumer group.
 
 The demo runs as a subprocess, as a user would run it. Besides its exit code and verdict,
 the tests read the payment provider's books the demo leaves in its run folder, and check
-that every process the demo reports having started is gone when it returns.
+that every process the demo reports having started is gone when it returns. The judge is
+also fed forged evidence: each broken invariant must fail its check.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 import re
 import signal
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
 from actionstate.service._process import alive
 from actionstate.service.demo import AGENT_KEY, PaymentProvider, Seen, Warehouse, judge
 from actionstate.service.local_kafka import LocalKafka, LocalKafkaSettings
 from tests._support import assert_eventually
+from tests._support.kafka import delete_topics
 
 ACTIONSTATE = Path(sys.executable).with_name("actionstate")
-VERDICT = f"✓ {AGENT_KEY} charged exactly once; reconciler ran once"
+VERDICT = (
+    f"✓ every order charged exactly once; the surviving worker took over {AGENT_KEY}'s "
+    "partition and reconciled it once"
+)
 
 
 def demo_env(bootstrap: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
     env["PYTHONUNBUFFERED"] = "1"
+    env["COLUMNS"] = "120"  # rich wraps at the terminal's width; the tests read whole lines
     if bootstrap is not None:
         env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
     return env
@@ -41,10 +48,12 @@ def reported_pids(out: str) -> list[tuple[str, int]]:
     return [(role, int(pid)) for role, pid in re.findall(r"(\w+)=(\d+)", line)]
 
 
-def reported_topic(out: str) -> str:
+def reported_topics(out: str) -> list[str]:
+    """The state topic the demo named, its requests topic and that one's dead letters."""
     match = re.search(r"topic (actionstate-demo-[0-9a-f]+)", out)
     assert match is not None, out
-    return match[1]
+    state = match[1]
+    return [state, f"{state}-requests", f"{state}-requests.dead-letter"]
 
 
 def the_run_folder(demo_dir: Path) -> Path:
@@ -59,25 +68,30 @@ def assert_all_gone(pids: list[tuple[str, int]]) -> None:
 
 def assert_books_balanced(run: Path) -> None:
     payments = PaymentProvider(run / "payments.json")
-    [charge] = payments.charges(AGENT_KEY)
-    assert payments.requests() == [charge["idempotency_key"]]  # never asked to charge twice
-    assert payments.lookups() == [charge["idempotency_key"]]  # the reconciler asked once
-    assert len(Warehouse(run / "warehouse.json").reservations(AGENT_KEY)) == 1
+    charges = payments.charges()
+    orders = Counter(c["order_id"] for c in charges)
+    assert AGENT_KEY in orders
+    assert len(orders) > 2  # several orders, over both workers
+    assert set(orders.values()) == {1}, orders  # each order charged once
+    keys = [c["idempotency_key"] for c in charges]
+    assert sorted(payments.requests()) == sorted(keys)  # never asked to charge twice
+    [hung] = payments.charges(AGENT_KEY)
+    assert payments.lookups() == [hung["idempotency_key"]]  # the reconciler asked once
+    reserved = Counter(r["order_id"] for r in Warehouse(run / "warehouse.json").reservations())
+    assert reserved == orders
 
 
 @pytest.fixture
-def delete_topics(kafka_bootstrap: str) -> Iterator[list[str]]:
+def demo_topics(kafka_bootstrap: str) -> Iterator[list[str]]:
     """Topics listed here are deleted from the shared broker after the test."""
     topics: list[str] = []
     yield topics
     if topics:
-        admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-        for future in admin.delete_topics(topics, operation_timeout=30).values():
-            future.result(timeout=60)
+        delete_topics(kafka_bootstrap, *topics)
 
 
 def test_demo_on_a_given_broker(
-    kafka_bootstrap: str, tmp_path: Path, delete_topics: list[str]
+    kafka_bootstrap: str, tmp_path: Path, demo_topics: list[str]
 ) -> None:
     demo_dir = tmp_path / "demo"
     done = subprocess.run(
@@ -90,17 +104,19 @@ def test_demo_on_a_given_broker(
         cwd=tmp_path,
     )
     if "topic actionstate-demo-" in done.stdout:
-        delete_topics.append(reported_topic(done.stdout))
+        demo_topics.extend(reported_topics(done.stdout))
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip().splitlines()[-1] == VERDICT
     assert f"using the configured broker at {kafka_bootstrap}" in done.stdout
     pids = reported_pids(done.stdout)
     assert sorted(role for role, _ in pids) == ["sidecar", "worker", "worker"]
     assert_all_gone(pids)
-    assert_books_balanced(the_run_folder(demo_dir))
-    # The final state as inspect shows it is part of the output.
-    assert "completed" in done.stdout
+    run = the_run_folder(demo_dir)
+    assert_books_balanced(run)
+    # The PENDING slot and the survivor's takeover line are part of the output.
     assert "PaymentProvider.charge" in done.stdout
+    assert re.search(r"worker [AB]: assigned \[[0-9, ]+\]: fenced in", done.stdout), done.stdout
+    assert f"logs in {run}" in done.stdout
 
 
 def test_demo_starts_and_stops_its_own_broker(
@@ -126,7 +142,7 @@ def test_demo_starts_and_stops_its_own_broker(
 
 
 def test_demo_stops_everything_when_interrupted(
-    kafka_bootstrap: str, tmp_path: Path, delete_topics: list[str]
+    kafka_bootstrap: str, tmp_path: Path, demo_topics: list[str]
 ) -> None:
     out_path = tmp_path / "demo.out"
     with out_path.open("wb") as out:
@@ -139,11 +155,11 @@ def test_demo_stops_everything_when_interrupted(
         )
     try:
 
-        def sidecar_ready_and_worker_running() -> None:
+        def both_workers_started() -> None:
             assert proc.poll() is None, out_path.read_text()
-            assert "worker A (pid" in out_path.read_text()
+            assert "worker B (pid" in out_path.read_text()
 
-        assert_eventually(sidecar_ready_and_worker_running, timeout=300)
+        assert_eventually(both_workers_started, timeout=300)
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=120)
     finally:
@@ -151,41 +167,114 @@ def test_demo_stops_everything_when_interrupted(
             proc.kill()
             proc.wait()
     text = out_path.read_text()
-    delete_topics.append(reported_topic(text))
+    demo_topics.extend(reported_topics(text))
     assert code == 130, text
     assert "interrupted" in text
     pids = reported_pids(text)
-    assert {"sidecar", "worker"} <= {role for role, _ in pids}
+    assert sorted(role for role, _ in pids) == ["sidecar", "worker", "worker"]
     assert_all_gone(pids)
 
 
-def test_a_double_charge_fails_thejudge(tmp_path: Path) -> None:
-    """The exit code is only as honest as the checks: two charges must fail them."""
-    payments = PaymentProvider(tmp_path / "payments.json")
-    first = payments.charge(AGENT_KEY, 4200, idempotency_key="k:1")
-    payments.charge(AGENT_KEY, 4200, idempotency_key="k:1-again")
-    payments.lookup("k:1")
-    Warehouse(tmp_path / "warehouse.json").reserve(AGENT_KEY, "sku", 1)
-    seen = Seen(
-        kill_status=-signal.SIGKILL,
-        pending_function="actionstate.service.demo._world.PaymentProvider.charge",
-        recovery_events=[
-            {"event": "recovered", "reconciled": 1, "replayed": 1, "completed": 1},
-            {"event": "completed", "output": {"charge_id": first["charge_id"]}},
-        ],
-        recovery_exit=0,
-        final_records=[{"kind": "state", "offset": 4, "completed": True, "pending_calls": 0}],
-    )
-    failed = {c.name for c in judge(tmp_path, seen) if not c.ok}
-    assert failed == {"charges booked", "charge requests received", "output's charge"}
+# -- the judge -------------------------------------------------------------------------------
 
-    # The same books with one charge pass every check.
-    single = tmp_path / "single"
-    payments = PaymentProvider(single / "payments.json")
-    receipt = payments.charge(AGENT_KEY, 4200, idempotency_key="k:1")
-    payments.lookup("k:1")
-    Warehouse(single / "warehouse.json").reserve(AGENT_KEY, "sku", 1)
-    seen.recovery_events[1]["output"] = {"charge_id": receipt["charge_id"]}
-    assert all(c.ok for c in judge(single, seen)), json.dumps(
-        [c.__dict__ for c in judge(single, seen)]
+OTHER = "order-1"
+PAYMENT = "actionstate.service.demo._world.PaymentProvider.charge"
+
+
+def call_id(agent_key: str, seq: int) -> str:
+    return f"{agent_key}_{seq}_e_a:1"
+
+
+def books(run: Path, *, charge_twice: bool = False) -> dict[str, str]:
+    """The books of a good run (one charge per order, one lookup for the hung one); the
+    charge id of each order."""
+    payments = PaymentProvider(run / "payments.json")
+    warehouse = Warehouse(run / "warehouse.json")
+    charged = {}
+    for key in (OTHER, AGENT_KEY):
+        warehouse.reserve(key, "sku", 1)
+        charged[key] = payments.charge(key, 100, idempotency_key=call_id(key, 0))["charge_id"]
+    if charge_twice:  # as a worker that ran the order again under a new seq would
+        payments.charge(AGENT_KEY, 100, idempotency_key=call_id(AGENT_KEY, 9))
+    payments.lookup(call_id(AGENT_KEY, 0))
+    return charged
+
+
+def good_seen(charged: dict[str, str]) -> Seen:
+    return Seen(
+        orders=[OTHER, AGENT_KEY],
+        pids={"worker A": 101, "worker B": 102},
+        hung_partition=1,
+        killed="worker B",
+        kill_status=-signal.SIGKILL,
+        survivor="worker A",
+        pending_function=PAYMENT,
+        pending_offset=14,
+        takeover=[("assigned", [0, 1])],
+        final_states={
+            OTHER: {"completed": True, "pending_calls": 0, "offset": 8},
+            AGENT_KEY: {"completed": True, "pending_calls": 0, "offset": 18},
+        },
+        outputs={
+            OTHER: {"charge_id": charged[OTHER], "worker_pid": 102},
+            AGENT_KEY: {"charge_id": charged[AGENT_KEY], "worker_pid": 101},
+        },
+        survivor_exit=0,
     )
+
+
+def failed_checks(run: Path, seen: Seen) -> set[str]:
+    return {c.name for c in judge(run, seen) if not c.ok}
+
+
+def test_the_judge_passes_a_good_run(tmp_path: Path) -> None:
+    seen = good_seen(books(tmp_path))
+    assert failed_checks(tmp_path, seen) == set(), judge(tmp_path, seen)
+
+
+def test_a_double_charge_fails_the_judge(tmp_path: Path) -> None:
+    """The exit code is only as honest as the checks: two charges must fail them."""
+    seen = good_seen(books(tmp_path, charge_twice=True))
+    assert failed_checks(tmp_path, seen) == {
+        "charges booked per order",
+        "charge requests per order",
+        f"{AGENT_KEY}'s output: the charge booked",
+    }
+
+
+def test_a_lookup_for_another_order_fails_the_judge(tmp_path: Path) -> None:
+    seen = good_seen(books(tmp_path))
+    PaymentProvider(tmp_path / "payments.json").lookup(call_id(OTHER, 0))
+    assert failed_checks(tmp_path, seen) == {"reconciler lookups for the other orders"}
+
+
+@pytest.mark.parametrize(
+    ("change", "failed"),
+    [
+        ({"takeover": [("revoked", [2])]}, "partition 1 taken over by worker A (its log)"),
+        ({"pending_function": None}, "payment PENDING after the kill"),
+        ({"kill_status": 0}, "worker B ended by SIGKILL"),
+        ({"survivor_exit": 1}, "worker A exit code on SIGTERM"),
+    ],
+)
+def test_missing_evidence_fails_the_judge(
+    tmp_path: Path, change: dict[str, object], failed: str
+) -> None:
+    seen = dataclasses.replace(good_seen(books(tmp_path)), **change)
+    assert failed_checks(tmp_path, seen) == {failed}
+
+
+def test_a_completed_state_not_from_the_survivor_fails_the_judge(tmp_path: Path) -> None:
+    seen = good_seen(books(tmp_path))
+    seen.outputs[AGENT_KEY]["worker_pid"] = 102  # the killed worker
+    seen.final_states[AGENT_KEY]["offset"] = 12  # before the PENDING record
+    assert failed_checks(tmp_path, seen) == {
+        f"{AGENT_KEY} completed by",
+        f"{AGENT_KEY}'s completed state written after the kill",
+    }
+
+
+def test_an_order_left_incomplete_fails_the_judge(tmp_path: Path) -> None:
+    seen = good_seen(books(tmp_path))
+    seen.final_states[OTHER] = {"completed": False, "pending_calls": 1, "offset": 9}
+    assert failed_checks(tmp_path, seen) == {"orders completed"}

@@ -16,8 +16,8 @@ def test_all_is_exactly_the_public_names_and_sorted() -> None:
 
 
 def test_the_worker_module_is_not_imported_by_the_package() -> None:
-    # ``python -m actionstate.service.demo._worker`` warns when the package already
-    # imported the module it is about to run as ``__main__``.
+    # The fleet app module is loaded by ``actionstate worker``, never by the package: its
+    # import builds a Worker and registers actions, which the package has no use for.
     import subprocess
     import sys
 

@@ -22,11 +22,14 @@ import java.util.List;
  * <pre>
  *   java -cp CLASSPATH actionstate.interop.v02.Main check &lt; requests.jsonl
  *   java -cp CLASSPATH actionstate.interop.v02.Main store-write BOOTSTRAP TOPIC PARTITIONS &lt; puts.jsonl
+ *   java -cp CLASSPATH actionstate.interop.v02.Main store-read BOOTSTRAP TOPIC PARTITIONS
  * </pre>
  *
  * store-write reads JSON lines {agentKey, seq, action, state} (a state spec, see {@link
  * Upstream#state}) and puts each through the real {@link KafkaActionStateStore}, the state's task
  * event as the event; it prints {written: [{key, partition, actionHashCode}]}.
+ *
+ * <p>store-read is {@link StoreReadCommand}: the real store's recovery of the whole topic.
  */
 public final class Main {
     private Main() {}
@@ -40,8 +43,12 @@ public final class Main {
                 rc = CheckCommand.run();
             } else if (argv.length == 4 && argv[0].equals("store-write")) {
                 rc = storeWrite(argv[1], argv[2], Integer.parseInt(argv[3]));
+            } else if (argv.length == 4 && argv[0].equals("store-read")) {
+                rc = StoreReadCommand.run(argv[1], argv[2], Integer.parseInt(argv[3]));
             } else {
-                System.err.println("usage: check | store-write BOOTSTRAP TOPIC PARTITIONS; got " + Arrays.toString(argv));
+                System.err.println(
+                        "usage: check | store-write BOOTSTRAP TOPIC PARTITIONS | store-read BOOTSTRAP TOPIC PARTITIONS; got "
+                                + Arrays.toString(argv));
                 rc = 2;
             }
         } catch (Exception e) {
@@ -54,10 +61,7 @@ public final class Main {
     }
 
     private static int storeWrite(String bootstrap, String topic, int partitions) throws Exception {
-        AgentConfiguration config = new AgentConfiguration();
-        config.set(AgentConfigOptions.KAFKA_BOOTSTRAP_SERVERS, bootstrap);
-        config.set(AgentConfigOptions.KAFKA_ACTION_STATE_TOPIC, topic);
-        config.set(AgentConfigOptions.KAFKA_ACTION_STATE_TOPIC_NUM_PARTITIONS, partitions);
+        AgentConfiguration config = config(bootstrap, topic, partitions);
         ObjectNode out = Upstream.JSON.createObjectNode();
         ArrayNode written = out.putArray("written");
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
@@ -88,9 +92,17 @@ public final class Main {
         return 0;
     }
 
+    static AgentConfiguration config(String bootstrap, String topic, int partitions) {
+        AgentConfiguration config = new AgentConfiguration();
+        config.set(AgentConfigOptions.KAFKA_BOOTSTRAP_SERVERS, bootstrap);
+        config.set(AgentConfigOptions.KAFKA_ACTION_STATE_TOPIC, topic);
+        config.set(AgentConfigOptions.KAFKA_ACTION_STATE_TOPIC_NUM_PARTITIONS, partitions);
+        return config;
+    }
+
     /** Upstream lists topics with a short deadline when it starts, which a cold admin client can
      * miss; a new store is the only way to try again. */
-    private static KafkaActionStateStore open(AgentConfiguration config) throws InterruptedException {
+    static KafkaActionStateStore open(AgentConfiguration config) throws InterruptedException {
         RuntimeException last = null;
         for (int attempt = 0; attempt < 20; attempt++) {
             try {
