@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
@@ -25,9 +26,13 @@ def read_raw(bootstrap: str, topic: str) -> list[Message]:
     consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
     pending = set(partitions)
     records: list[Message] = []
+    deadline = time.monotonic() + 30
     try:
         while pending:
-            for msg in consumer.consume(1000, 10):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{topic}: partitions {sorted(pending)} not read to the end")
+            # consume() waits its whole timeout unless it fills the batch: keep it short.
+            for msg in consumer.consume(1000, 0.2):
                 err = msg.error()
                 if err is None:
                     records.append(msg)

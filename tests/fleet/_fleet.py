@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from actionstate.client import KafkaStore
@@ -296,6 +297,9 @@ class Fleet:
         chosen = list(workers)
 
         def settled() -> dict[str, set[int]]:
+            dead = [w for w in chosen if not w.alive()]
+            if dead:  # no retrying: it will not come back
+                pytest.fail(f"{dead} exited with {dead[0].popen.returncode}\n{self.tails()}")
             owned = {w.name: w.owned() for w in chosen}
             union = set().union(*owned.values())
             assert all(owned.values()), f"a worker owns nothing yet: {owned}\n{self.tails()}"
@@ -430,7 +434,9 @@ def committed_offsets(fleet: Fleet) -> dict[int, int]:
     )
     try:
         tps = [TopicPartition(fleet.requests, p) for p in range(fleet.partitions)]
-        return {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=10) if tp.offset >= 0}
+        return {
+            tp.partition: tp.offset for tp in consumer.committed(tps, timeout=10) if tp.offset >= 0
+        }
     finally:
         consumer.close()
 

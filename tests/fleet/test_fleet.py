@@ -82,7 +82,9 @@ def test_sigkill_moves_the_partitions_and_the_next_owner_recovers(fleet: Fleet) 
 
     def moved() -> dict[str, set[int]]:
         taken = {
-            w.name: {p for kind, ps in w.rebalances(marks[w.name]) if kind == "assigned" for p in ps}
+            w.name: {
+                p for kind, ps in w.rebalances(marks[w.name]) if kind == "assigned" for p in ps
+            }
             for w in survivors
         }
         assert victim_partitions <= set().union(*taken.values()), f"{taken}\n{fleet.tails()}"
@@ -103,9 +105,7 @@ def test_sigkill_moves_the_partitions_and_the_next_owner_recovers(fleet: Fleet) 
         "(session timeout 6s)"
     )
     assert all(o["pid"] != victim.pid for o in outputs.values())  # type: ignore[index]
-    recovering = [
-        int(n) for w in survivors for n in RECOVERING.findall(w.log(), marks[w.name])
-    ]
+    recovering = [int(n) for w in survivors for n in RECOVERING.findall(w.log(), marks[w.name])]
     assert sum(recovering) >= len(unfinished), recovering
 
     fleet.wait_completed(sent, timeout=120)

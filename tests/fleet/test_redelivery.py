@@ -12,7 +12,7 @@ from tests.fleet._fleet import Fleet, check_outcomes, committed_offsets
 pytestmark = pytest.mark.timeout(120)
 
 # Offsets are committed every 0.2 s by default; with this the first worker never commits.
-NEVER = {"ACTIONSTATE_COMMIT_INTERVAL_S": "100000"}
+NEVER = {"ACTIONSTATE_COMMIT_INTERVAL_S": "86400"}
 
 
 def test_a_completed_request_delivered_again_is_not_run_again(fleet: Fleet) -> None:

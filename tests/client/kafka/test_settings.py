@@ -49,3 +49,17 @@ def test_a_property_librdkafka_refuses_is_a_kafka_config_error_naming_it() -> No
 
     with pytest.raises(KafkaConfigError, match=r"bogus\.prop"):
         KafkaStore(bootstrap_servers="127.0.0.1:1", topic="t", client_config={"bogus.prop": "1"})
+
+
+def test_client_config_reaches_only_the_clients_a_property_is_for() -> None:
+    conn = KafkaConnection(
+        client_config={"session.timeout.ms": 6000, "compression.type": "lz4", "client.id": "x"}
+    )
+    producer, consumer, admin = (conn.kafka_config(r) for r in ("producer", "consumer", "admin"))
+    assert "session.timeout.ms" not in producer
+    assert producer["compression.type"] == "lz4"
+    assert consumer["session.timeout.ms"] == 6000
+    assert "compression.type" not in consumer
+    assert "session.timeout.ms" not in admin
+    assert "compression.type" not in admin
+    assert producer["client.id"] == consumer["client.id"] == admin["client.id"] == "x"
