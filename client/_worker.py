@@ -11,13 +11,15 @@ leaves its call PENDING: ``recover()`` reports it in ``RecoveryReport.unsettled`
 next ``recover()`` asks again. Sync actions run in the calling thread
 (``asubmit`` moves them to a worker thread); async actions run on an event loop
 (``submit`` starts one with ``asyncio.run``).
+
+``run()`` makes the worker a member of a fleet (client/fleet): it takes requests from a
+Kafka topic through a consumer group instead of ``submit`` calls.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-import math
 import signal
 import threading
 from collections.abc import Awaitable, Callable, Collection
@@ -36,6 +38,7 @@ from actionstate.serde import (
     Event,
     InvalidStateKeyError,
     action_uuid,
+    json_problem,
     validate_agent_key,
     validate_seq,
 )
@@ -404,7 +407,7 @@ def _worker_seq(seq: object) -> int:
 
 def _json_value(value: Any, what: str) -> Any:
     """``value`` as JSON will give it back; a clear WorkerError if it is not JSON."""
-    problem = _json_problem(value, "")
+    problem = json_problem(value)
     if problem is not None:
         msg = f"{what} must be JSON-serializable: {problem}"
         raise WorkerError(msg)
@@ -413,28 +416,6 @@ def _json_value(value: Any, what: str) -> Any:
     except orjson.JSONEncodeError as exc:
         msg = f"{what} must be JSON-serializable: {exc}"
         raise WorkerError(msg) from exc
-
-
-def _json_problem(value: Any, path: str) -> str | None:
-    if value is None or isinstance(value, str | bool | int):
-        return None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else f"value{path} is {value!r}, which JSON cannot hold"
-    if isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            problem = _json_problem(item, f"{path}[{i}]")
-            if problem is not None:
-                return problem
-        return None
-    if isinstance(value, dict):
-        for k, item in value.items():
-            if not isinstance(k, str):
-                return f"value{path} has a key {k!r} of type {type(k).__name__}; keys must be str"
-            problem = _json_problem(item, f"{path}[{k!r}]")
-            if problem is not None:
-                return problem
-        return None
-    return f"value{path} is a {type(value).__name__}; use None, bool, int, float, str, list or dict"
 
 
 def _require_no_loop(method: str, alternative: str) -> None:

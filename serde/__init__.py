@@ -21,6 +21,7 @@ from ._headers import (
     sign_record,
     verify_record,
 )
+from ._json_values import json_problem
 from ._keys import (
     MAX_SEQ,
     STATE_KEY_PATTERN,
@@ -139,6 +140,7 @@ __all__ = [
     "flink_murmur_hash",
     "get_codec",
     "java_string_hash",
+    "json_problem",
     "name_uuid_from_bytes",
     "next_version",
     "parse_state_key",

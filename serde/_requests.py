@@ -14,7 +14,6 @@ data, and verdicts end up in logs and dead-letter headers.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -24,6 +23,7 @@ import orjson
 
 from ._errors import InvalidRequestError
 from ._headers import HeaderList
+from ._json_values import json_problem
 
 __all__ = [
     "HEADER_DEAD_LETTER_DETAIL",
@@ -48,7 +48,6 @@ HEADER_DEAD_LETTER_DETAIL = "actionstate.dead-letter.detail"
 _DETAIL_MAX = 500
 _SEP = "_"
 # The depth below which data is walked here; deeper data is left to orjson's own limit.
-_WALK_DEPTH = 512
 _REQUEST_ID_RE = re.compile(r"([0-9]+):([0-9]+)")
 
 
@@ -131,34 +130,6 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
-def _data_problem(value: Any, path: str, depth: int = 0) -> str | None:
-    """What keeps ``value`` from being JSON exactly as given, or None. orjson would write
-    some of these (nan as null, dataclasses, datetimes), changing what the action sees."""
-    if value is None or isinstance(value, str | bool | int):
-        return None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else f"{path} is a float JSON cannot hold (nan or inf)"
-    if depth > _WALK_DEPTH:
-        return None  # orjson refuses what nests this deep
-    if isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            problem = _data_problem(item, f"{path}[{i}]", depth + 1)
-            if problem is not None:
-                return problem
-        return None
-    if isinstance(value, dict):
-        for k, item in value.items():
-            if not isinstance(k, str):
-                return f"{path} has a key of type {type(k).__name__}; JSON object keys are str"
-            problem = _data_problem(item, f"{path}[{k!r}]", depth + 1)
-            if problem is not None:
-                return problem
-        return None
-    return (
-        f"{path} is of type {type(value).__name__}; use None, bool, int, float, str, list or dict"
-    )
-
-
 def encode_request(agent_key: str, action: str, data: Any) -> tuple[bytes, bytes]:
     """The Kafka key and value of a request; :class:`InvalidRequestError` naming the
     argument (``agent_key``, ``action`` or ``data``) that cannot make one."""
@@ -175,7 +146,7 @@ def encode_request(agent_key: str, action: str, data: Any) -> tuple[bytes, bytes
             "must be valid Unicode: it holds a lone surrogate, which UTF-8 cannot carry",
             path="action",
         )
-    problem = _data_problem(data, "data")
+    problem = json_problem(data, "data")
     if problem is not None:
         raise InvalidRequestError(problem, path="data")
     try:

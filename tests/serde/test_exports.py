@@ -23,7 +23,7 @@ PUBLIC = {
     "StateKeyParts", "check_key", "check_record", "signature_problem", "encode_record",
     "tombstone_meta", "next_version", "VersionWatch",
     "InvalidRequestError", "Request", "BadRequest", "RequestProblem", "RequestId",
-    "encode_request", "decode_request", "dead_letter_headers",
+    "encode_request", "decode_request", "dead_letter_headers", "json_problem",
     "HEADER_DEAD_LETTER_REASON", "HEADER_DEAD_LETTER_SOURCE", "HEADER_DEAD_LETTER_DETAIL",
 }  # fmt: skip
 
