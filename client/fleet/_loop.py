@@ -71,6 +71,7 @@ class _Request:
     offset: int
     request: Request
     action: _Action
+    msg: Message
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,10 +223,12 @@ class FleetLoop:
                 next_report = now + self.settings.progress_interval_s
 
     def _throttle(self, consumer: GroupConsumer, *, full: bool) -> None:
-        if full and not self._paused:
-            self._paused = set(consumer.assignment())
-            consumer.pause(self._paused)
-        elif not full and self._paused:
+        if full:
+            more = set(consumer.assignment()) - self._paused  # partitions assigned meanwhile
+            if more:
+                consumer.pause(more)
+                self._paused |= more
+        elif self._paused:
             consumer.resume(self._paused.intersection(consumer.assignment()))
             self._paused = set()
 
@@ -290,6 +293,10 @@ class FleetLoop:
                 self._committed.pop(p, None)
         forgotten = self.store.release(gone)
         self._held.difference_update(gone)
+        # librdkafka keeps a partition paused through its revocation: were it assigned here
+        # again, it would never be fetched. They are still assigned during this callback.
+        assert self._consumer is not None
+        self._consumer.resume(self._paused.intersection(gone))
         self._paused.difference_update(gone)
         self.metrics.forget_partitions(gone)
         kind = "lost" if lost else "revoked"
@@ -385,7 +392,7 @@ class FleetLoop:
                     part, msg, "action", f"no action named {decoded.action!r} (known: {known})"
                 )
                 continue
-            self._enqueue(part, decoded.agent_key, _Request(offset, decoded, act))
+            self._enqueue(part, decoded.agent_key, _Request(offset, decoded, act, msg))
         self.metrics.in_flight.set(self._in_flight)
 
     def _enqueue(self, part: _Partition, key: str, item: _Item) -> None:
@@ -431,8 +438,13 @@ class FleetLoop:
                         exc.cause or type(exc).__name__,
                     )
                     self.metrics.action_done("failed")
-                except Exception:
+                except Exception as exc:
+                    # Not the action's doing (that is "failed"): keep the request, dead-lettered.
                     _log.exception("partition %d: internal error running a request", part.number)
+                    if isinstance(item, _Request):
+                        queue.popleft()
+                        self._dead_letter(part, item.msg, "internal", type(exc).__name__)
+                        continue
                 failed_writes = 0
                 if queue and queue[0] is item:
                     queue.popleft()

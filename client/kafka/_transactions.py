@@ -59,6 +59,12 @@ def transactional_id(prefix: str, topic: str, partition: int) -> str:
     return f"{prefix}-{topic}-{partition}"
 
 
+def _fail_future(future: Future[int], error: BaseException) -> None:
+    # A caller that stopped waiting (a cancelled task) cancelled its future: nothing to tell.
+    if future.set_running_or_notify_cancel():
+        future.set_exception(error)
+
+
 def _fenced(err: KafkaError | None) -> bool:
     return err is not None and (err.code() in _FENCED_CODES or err.fatal())
 
@@ -96,9 +102,9 @@ class _Partition:
     def submit(self, write: _Write) -> None:
         with self._cond:
             if self.fenced is not None:
-                write.future.set_exception(self.fenced)
+                _fail_future(write.future, self.fenced)
             elif self._closed:
-                write.future.set_exception(self._writer.not_owned(self.partition, write.skey))
+                _fail_future(write.future, self._writer.not_owned(self.partition, write.skey))
             else:
                 self._queue.append(write)
                 self._cond.notify()
@@ -110,7 +116,7 @@ class _Partition:
             left, self._queue = self._queue, []
             self._cond.notify()
         for write in left:
-            write.future.set_exception(self._writer.not_owned(self.partition, write.skey))
+            _fail_future(write.future, self._writer.not_owned(self.partition, write.skey))
         self._thread.join(self._writer.timeout + 5)
 
     def _run(self) -> None:
@@ -120,8 +126,11 @@ class _Partition:
                     self._cond.wait()
                 if self._closed:
                     return
-                batch, self._queue = self._queue, []
-            self._commit(batch)
+                taken, self._queue = self._queue, []
+            # Running futures cannot be cancelled any more; cancelled ones are not written.
+            batch = [w for w in taken if w.future.set_running_or_notify_cancel()]
+            if batch:
+                self._commit(batch)
             if self.fenced is not None:
                 return
 
@@ -189,8 +198,10 @@ class _Partition:
             with self._cond:
                 self.fenced = fenced
                 left, self._queue = self._queue, []
-            for write in batch + left:
+            for write in batch:
                 write.future.set_exception(fenced)
+            for write in left:
+                _fail_future(write.future, fenced)
             self._writer.on_fenced(self.partition)
             return
         # Anything else aborts the transaction: none of its writes is stored.
@@ -315,7 +326,7 @@ class TransactionalWriter:
         write = _Write(skey, value, headers)
         part = self._partitions.get(partition)
         if part is None:
-            write.future.set_exception(self.not_owned(partition, skey))
+            _fail_future(write.future, self.not_owned(partition, skey))
         else:
             part.submit(write)
         return write

@@ -345,8 +345,13 @@ class Fleet:
         """Wait until every request of ``sent`` has its completed state."""
 
         def done() -> None:
-            left = len(sent) - len(self.completed(sent))
-            assert left == 0, f"{left} of {len(sent)} requests not completed\n{self.tails()}"
+            completed = self.completed(sent)
+            left = sorted(s.request_id for s in sent if s.state_key not in completed)
+            assert not left, (
+                f"{len(left)} of {len(sent)} requests not completed: "
+                f"{', '.join(map(str, left[:20]))}; committed offsets "
+                f"{committed_offsets(self)}\n{self.tails()}"
+            )
 
         assert_eventually(done, timeout=timeout, interval=0.5)
 

@@ -6,8 +6,9 @@
 
 - ``pay`` (with a reconciler): ``pay <call id> <pid>``. The reconciler looks the call id up
   in the ledger and returns the receipt if the payment is there, else pays then;
-- ``ship`` (without one): ``ship <call id> <pid>``, after ``$FLEET_SHIP_DELAY_S`` seconds
-  (default 0.15) so that actions are in flight when a test sends a signal.
+- ``ship`` (without one): ``ship <call id> <pid>``, after ``data["delay"]`` or
+  ``$FLEET_SHIP_DELAY_S`` seconds (default 0.15) so that actions are in flight when a test
+  sends a signal.
 
 The output names the process that completed the action: ``{"order", "receipt", "pid"}``.
 """
@@ -34,8 +35,9 @@ def _ledger() -> Path:
     return Path(os.environ["FLEET_LEDGER_DIR"]) / LEDGER
 
 
-def _delay() -> float:
-    return float(os.environ.get("FLEET_SHIP_DELAY_S", "0.15"))
+def _delay(data: Any) -> float:
+    given = data.get("delay") if isinstance(data, dict) else None
+    return float(given if given is not None else os.environ.get("FLEET_SHIP_DELAY_S", "0.15"))
 
 
 def _append(line: str) -> None:
@@ -82,7 +84,7 @@ def charge(data: Any, ctx: DurableContext) -> Any:
     order = data["order"]
     pay_id = ctx.next_call_id
     receipt = ctx.durable_execute(pay, order, pay_id, reconciler=lambda: _reconcile(order, pay_id))
-    time.sleep(_delay())
+    time.sleep(_delay(data))
     ctx.durable_execute(ship, ctx.next_call_id)
     return {"order": order, "receipt": receipt, "pid": os.getpid()}
 
@@ -95,6 +97,6 @@ async def charge_async(data: Any, ctx: DurableContext) -> Any:
     receipt = await ctx.durable_execute_async(
         pay, order, pay_id, reconciler=lambda: _reconcile(order, pay_id)
     )
-    await asyncio.sleep(_delay())
+    await asyncio.sleep(_delay(data))
     await ctx.durable_execute_async(ship, ctx.next_call_id)
     return {"order": order, "receipt": receipt, "pid": os.getpid()}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -92,7 +93,7 @@ def test_sigkill_moves_the_partitions_and_the_next_owner_recovers(fleet: Fleet) 
 
     assert_eventually(moved, timeout=60, interval=0.2)
 
-    def recovered() -> dict[str, object]:
+    def recovered() -> dict[str, Any]:
         done = fleet.completed(unfinished)
         assert len(done) == len(unfinished), f"{len(unfinished) - len(done)} not recovered yet"
         return done
@@ -104,7 +105,7 @@ def test_sigkill_moves_the_partitions_and_the_next_owner_recovers(fleet: Fleet) 
         f"{sorted(victim_partitions)} completed by the next owners in {elapsed:.2f}s "
         "(session timeout 6s)"
     )
-    assert all(o["pid"] != victim.pid for o in outputs.values())  # type: ignore[index]
+    assert all(o["pid"] != victim.pid for o in outputs.values())
     recovering = [int(n) for w in survivors for n in RECOVERING.findall(w.log(), marks[w.name])]
     assert sum(recovering) >= len(unfinished), recovering
 

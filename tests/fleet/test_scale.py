@@ -57,3 +57,31 @@ def test_scale_out_1_to_3_and_in_3_to_1_while_requests_flow(fleet: Fleet) -> Non
     print(f"\n{len(sent)} requests while scaling 1 -> 3 -> 1")
     assert fleet.terminate_all() == {"first": 0}
     assert not fleet.problems(), fleet.problems()
+
+
+def test_partitions_given_back_to_a_throttled_worker_are_consumed(fleet: Fleet) -> None:
+    fleet.partitions = 4
+    fleet.create_topics()
+    first = fleet.start("first", "--max-in-flight", "1")
+    fleet.wait_owned([first])
+    sender = fleet.sender()
+    keys = keys_per_partition(fleet.partitions, 1)
+    # One slow action keeps the first worker full, so it pauses its partitions
+    # (back-pressure) while a second worker joins, takes some of them and leaves again.
+    slow = sender.send(keys[-1], "charge", {"order": 0, "delay": 8})
+    assert_eventually(lambda: _paid(fleet, slow.state_key), timeout=30)
+    second = fleet.start("second")
+    moved = fleet.wait_owned([first, second])[second.name]
+    assert second.terminate() == 0, second.tail()
+    fleet.wait_owned([first])
+    fleet.wait_completed([slow], timeout=30)
+
+    # Requests on the partitions that went and came back only: nothing else makes the
+    # first worker pause and resume all its partitions (which would hide the problem).
+    sent = sender.send_many([(keys[p], "charge", {"order": 1 + p}) for p in sorted(moved)])
+    fleet.wait_completed(sent, timeout=10)
+    check_outcomes(fleet, [slow, *sent], shipped_at_most=1)
+
+
+def _paid(fleet: Fleet, state_key: str) -> None:
+    assert any(e.kind == "pay" and e.state_key == state_key for e in fleet.ledger())

@@ -38,6 +38,7 @@ def test_a_bad_app_exits_2_saying_what_is_wrong(tmp_path: Path, app: str, messag
     fleet = Fleet("127.0.0.1:9", "unused", tmp_path)  # nothing connects: the app comes first
     done = subprocess.run(
         fleet.command(app, *fleet.fleet_args()),
+        check=False,
         cwd=ROOT,
         env=fleet.env(),
         capture_output=True,
@@ -62,6 +63,7 @@ def test_topic_disagreeing_with_the_apps_own_store_exits_2(fleet: Fleet) -> None
     args = ["--topic", f"{fleet.state_topic}-other", "--requests", fleet.requests]
     done = subprocess.run(
         fleet.command(STORE_APP, *args, "--group", fleet.group),
+        check=False,
         cwd=ROOT,
         env=fleet.env(**_store_env(fleet)),
         capture_output=True,
