@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from actionstate.client._durable import DurableContext
+from actionstate.serde import ActionState
+from actionstate.serde._models import OUTPUT_EVENT_TYPE
 
-__all__ = ["ActionFunc", "check_settled"]
+__all__ = ["ActionFunc", "check_settled", "stored_output"]
 
 ActionFunc = Callable[[Any, DurableContext], Any]
 
@@ -40,3 +42,11 @@ def check_settled(ctx: DurableContext) -> None:
     # An action that caught its ReconcileLater and returned must not be marked completed.
     if ctx.unsettled is not None:
         raise ctx.unsettled
+
+
+def stored_output(state: ActionState) -> Any:
+    """The output a completed state holds: its last output event's ``output``, or None."""
+    for event in reversed(state.output_events):
+        if event.type == OUTPUT_EVENT_TYPE and "output" in event.attributes:
+            return event.attributes["output"]
+    return None

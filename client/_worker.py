@@ -31,7 +31,7 @@ from actionstate.client._call_id import is_async_callable
 from actionstate.client._durable import DurableContext
 from actionstate.client._errors import WorkerError
 from actionstate.client._recovery import RecoveryReport, counted, recoverable
-from actionstate.client._runs import ActionFunc, _Action, _Done, _Run, check_settled
+from actionstate.client._runs import ActionFunc, _Action, _Done, _Run, check_settled, stored_output
 from actionstate.client.fleet._settings import FleetSettings
 from actionstate.serde import (
     ActionState,
@@ -52,8 +52,6 @@ if TYPE_CHECKING:
 __all__ = ["Worker"]
 
 F = TypeVar("F", bound=ActionFunc)
-
-_OUTPUT_EVENT_TYPE = "_output_event"
 
 
 class Worker:
@@ -173,7 +171,7 @@ class Worker:
         stored = self._store.get_stored(key, number, act.name, event)
         state = None if stored is None else stored.state
         if state is not None and state.completed:
-            return _Done(_stored_output(state))
+            return _Done(stored_output(state))
         if state is not None and state.task_event is not None:
             event = state.task_event  # resume with the journaled event, id included
         ctx = DurableContext(
@@ -379,13 +377,6 @@ def _completed(ctx: DurableContext, output: Any) -> ActionState:
     state.output_events.append(Event.output(output))
     state.mark_completed()
     return state
-
-
-def _stored_output(state: ActionState) -> Any:
-    for event in reversed(state.output_events):
-        if event.type == _OUTPUT_EVENT_TYPE and "output" in event.attributes:
-            return event.attributes["output"]
-    return None
 
 
 def _check_agent_key(agent_key: object) -> str:

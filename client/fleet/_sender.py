@@ -22,9 +22,9 @@ from typing import Any, Self
 import orjson
 from pydantic import SecretStr, model_validator
 
-from actionstate.client import _worker
 from actionstate.client._errors import RequestError, RequestTimeoutError, StoreWriteError
 from actionstate.client._locate import locate
+from actionstate.client._runs import stored_output
 from actionstate.client.kafka._admin import KafkaAdmin
 from actionstate.client.kafka._reader import KafkaMessage, PartitionReader
 from actionstate.client.kafka._settings import (
@@ -381,7 +381,7 @@ class RequestSender:
         state = checked.state
         if state is None or not state.completed:
             return _NOT_YET  # a tombstone, or a journal write before the completed one
-        return _worker._stored_output(state)
+        return stored_output(state)
 
     def _timed_out(
         self, pending: list[SentRequest], timeout: float, bad: int
