@@ -14,7 +14,8 @@ PUBLIC = {
     "ClientError", "DurableExecutionError", "ResolvedCallError", "StoreError",
     "StoreReadError", "StoreWriteError", "TopicConfigError", "UntrustedPayloadError",
     "WorkerError", "resolve_call", "StateNotFoundError", "CallNotPendingError",
-    "FencedError", "PartitionNotOwnedError", "RequestError", "RequestTimeoutError", "KafkaConfigError",
+    "FencedError", "PartitionNotOwnedError", "RequestError", "RequestTimeoutError",
+    "KafkaConfigError",
 }  # fmt: skip
 
 
