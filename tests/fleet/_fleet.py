@@ -27,7 +27,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from actionstate.client import KafkaStore
-from actionstate.client._worker import _stored_output
+from actionstate.client._runs import stored_output
 from actionstate.client.fleet import RequestSender, SentRequest
 from actionstate.serde import ActionState, decode_action_state, partition_for
 from tests._support import assert_eventually, read_topic
@@ -338,7 +338,7 @@ class Fleet:
         for s in sent:
             state = states.get(s.state_key)
             if state is not None and state.completed:
-                out[s.state_key] = _stored_output(state)
+                out[s.state_key] = stored_output(state)
         return out
 
     def wait_completed(self, sent: Sequence[SentRequest], *, timeout: float = 60.0) -> None:
