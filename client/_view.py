@@ -6,6 +6,7 @@ rebuilt view costs little more memory than the records themselves.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Collection, Iterable
 from typing import NamedTuple
@@ -27,14 +28,54 @@ class Entry(NamedTuple):
     version: int | None = None  # the record's write version (signed records only)
 
 
+class _AgentIndex:
+    """The states of one agent key by sequence number, the seqs kept sorted: the divergence
+    rule and prune find what they need in O(log n), not by scanning every state of the key."""
+
+    __slots__ = ("by_seq", "seqs")
+
+    def __init__(self) -> None:
+        self.by_seq: dict[int, set[str]] = {}
+        self.seqs: list[int] = []  # sorted, one entry per key of by_seq
+
+    def add(self, skey: str, seq: int) -> None:
+        keys = self.by_seq.get(seq)
+        if keys is None:
+            self.by_seq[seq] = {skey}
+            bisect.insort(self.seqs, seq)
+        else:
+            keys.add(skey)
+
+    def discard(self, skey: str, seq: int) -> None:
+        keys = self.by_seq.get(seq)
+        if keys is None:
+            return
+        keys.discard(skey)
+        if not keys:
+            del self.by_seq[seq]
+            del self.seqs[bisect.bisect_left(self.seqs, seq)]
+
+    def above(self, seq: int) -> list[str]:
+        """The state keys with a seq above ``seq``."""
+        return [k for s in self.seqs[bisect.bisect_right(self.seqs, seq) :] for k in self.by_seq[s]]
+
+    def up_to(self, seq: int) -> list[str]:
+        """The state keys with a seq of at most ``seq``."""
+        return [k for s in self.seqs[: bisect.bisect_right(self.seqs, seq)] for k in self.by_seq[s]]
+
+    def __bool__(self) -> bool:
+        return bool(self.seqs)
+
+
 class StateView:
     """Latest entry per state key, indexed by agent key; safe to share between threads."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[str, Entry] = {}
-        # agent key -> {state key: seq}; the divergence rule and prune work per agent key.
-        self._agents: dict[str, dict[str, int]] = {}
+        self._keys: dict[str, tuple[str, int]] = {}  # state key -> (agent key, seq)
+        # agent key -> its states by seq; the divergence rule and prune work per agent key.
+        self._agents: dict[str, _AgentIndex] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -46,19 +87,26 @@ class StateView:
 
     def _put(self, agent_key: str, seq: int, skey: str, entry: Entry) -> None:
         self._entries[skey] = entry
+        known = self._keys.get(skey)
+        if known == (agent_key, seq):
+            return
+        if known is not None:
+            self._unindex(skey, *known)
         index = self._agents.get(agent_key)
         if index is None:
-            self._agents[agent_key] = {skey: seq}
-        else:
-            index[skey] = seq
+            index = self._agents[agent_key] = _AgentIndex()
+        index.add(skey, seq)
+        self._keys[skey] = (agent_key, seq)
 
-    def _remove(self, agent_key: str, skey: str) -> None:
-        if self._entries.pop(skey, None) is None:
-            return
+    def _unindex(self, skey: str, agent_key: str, seq: int) -> None:
         index = self._agents[agent_key]
-        del index[skey]
+        index.discard(skey, seq)
         if not index:
             del self._agents[agent_key]
+
+    def _remove(self, skey: str) -> None:
+        if self._entries.pop(skey, None) is not None:
+            self._unindex(skey, *self._keys.pop(skey))
 
     def load(
         self,
@@ -69,8 +117,8 @@ class StateView:
         with self._lock:
             for agent_key, seq, skey, entry in live:
                 self._put(agent_key, seq, skey, entry)
-            for agent_key, skey in deleted:
-                self._remove(agent_key, skey)
+            for _agent_key, skey in deleted:
+                self._remove(skey)
 
     def version(self, skey: str) -> int | None:
         """The write version of ``skey``'s record in the view, if it has one."""
@@ -93,23 +141,23 @@ class StateView:
             index = self._agents.get(agent_key)
             if index is None:
                 return None
-            same_seq = sum(1 for s in index.values() if s == seq)
-            if skey not in self._entries or same_seq > 1:
-                for later in [k for k, s in index.items() if s > seq]:
-                    self._remove(agent_key, later)
+            same_seq = index.by_seq.get(seq)
+            if skey not in self._entries or (same_seq is not None and len(same_seq) > 1):
+                for later in index.above(seq):
+                    self._remove(later)
             return self._entries.get(skey)
 
     def keys_up_to(self, agent_key: str, up_to_seq: int) -> list[str]:
         """State keys of ``agent_key`` with seq ≤ ``up_to_seq``."""
         with self._lock:
-            index = self._agents.get(agent_key, {})
-            return [k for k, s in index.items() if s <= up_to_seq]
+            index = self._agents.get(agent_key)
+            return [] if index is None else index.up_to(up_to_seq)
 
     def discard(self, agent_key: str, skeys: Iterable[str]) -> None:
         """Drop ``skeys`` (all of ``agent_key``) from the view."""
         with self._lock:
             for skey in skeys:
-                self._remove(agent_key, skey)
+                self._remove(skey)
 
     def forget_partitions(self, partitions: Collection[int]) -> int:
         """Drop every entry of ``partitions`` (the log keeps them); how many were dropped."""
@@ -117,15 +165,7 @@ class StateView:
         with self._lock:
             gone = [skey for skey, entry in self._entries.items() if entry.partition in chosen]
             for skey in gone:
-                del self._entries[skey]
-            if gone:
-                dropped = set(gone)
-                for agent_key in list(self._agents):
-                    index = self._agents[agent_key]
-                    for skey in dropped.intersection(index):
-                        del index[skey]
-                    if not index:
-                        del self._agents[agent_key]
+                self._remove(skey)
             return len(gone)
 
     def snapshot(self) -> list[tuple[str, Entry]]:
@@ -137,6 +177,7 @@ class StateView:
         """Forget every state."""
         with self._lock:
             self._entries.clear()
+            self._keys.clear()
             self._agents.clear()
 
 
