@@ -65,6 +65,12 @@ def _fail_future(future: Future[int], error: BaseException) -> None:
         future.set_exception(error)
 
 
+def _retriable(exc: KafkaException) -> bool:
+    # librdkafka's own verdict on a transactional call: retriable means "call it again".
+    err = error_of(exc)
+    return err is not None and err.retriable()
+
+
 def _fenced(err: KafkaError | None) -> bool:
     return err is not None and (err.code() in _FENCED_CODES or err.fatal())
 
@@ -141,9 +147,12 @@ class _Partition:
             producer.begin_transaction()
             for write in batch:
                 self._produce(write)
-            self._finish()
         except KafkaException as exc:
-            self._fail(batch, exc)
+            self._fail(batch, exc, unknown=False)
+            return
+        failed = self._resume(producer.commit_transaction, self._writer.timeout)
+        if failed is not None:
+            self._fail(batch, failed, unknown=_retriable(failed))
             return
         producer.poll(0)  # serves any delivery report the commit's flush left queued
         self.commits += 1
@@ -177,51 +186,78 @@ class _Partition:
             except BufferError:
                 self._producer.poll(_FULL_QUEUE_WAIT_S)
 
-    def _finish(self) -> None:
-        # A commit that timed out can be resumed by calling it again, until the deadline.
-        deadline = time.monotonic() + self._writer.timeout
+    def _resume(self, call: Callable[[float], None], within: float | None) -> KafkaException | None:
+        """Call a transactional API (``commit_transaction``, ``abort_transaction``) until it
+        succeeds (None), fails for good, or ``within`` seconds passed (its error). librdkafka
+        resumes a call that timed out when it is made again, and refuses any other
+        transactional call until it has ended."""
+        deadline = None if within is None else time.monotonic() + within
         while True:
+            left = self._writer.timeout if deadline is None else deadline - time.monotonic()
             try:
-                self._producer.commit_transaction(max(0.1, deadline - time.monotonic()))
-                return
+                call(max(0.1, left))
+                return None
             except KafkaException as exc:
-                err = error_of(exc)
-                if err is None or not err.retriable() or time.monotonic() >= deadline:
-                    raise
+                expired = deadline is not None and time.monotonic() >= deadline
+                if not _retriable(exc) or expired or self._closed:
+                    return exc
             time.sleep(_RETRY_WAIT_S)
 
-    def _fail(self, batch: list[_Write], exc: KafkaException) -> None:
+    def _fail(self, batch: list[_Write], exc: KafkaException, *, unknown: bool) -> None:
+        """Fail ``batch``, and end its transaction so the next one can begin.
+
+        ``unknown``: the commit did not answer in time, so its writes may still be stored;
+        the commit is resumed until it ends. Otherwise the transaction is aborted, and none
+        of its writes is stored.
+        """
         err = error_of(exc)
-        topic = self._writer.topic
         if _fenced(err):
-            fenced = self._writer.fenced_error(self.partition, describe(exc))
-            with self._cond:
-                self.fenced = fenced
-                left, self._queue = self._queue, []
-            for write in batch:
-                write.future.set_exception(fenced)
-            for write in left:
-                _fail_future(write.future, fenced)
-            self._writer.on_fenced(self.partition)
+            self._fence(describe(exc), batch)
             return
-        # Anything else aborts the transaction: none of its writes is stored.
-        try:
-            self._producer.abort_transaction(self._writer.timeout)
-        except KafkaException as abort_exc:
+        topic, timeout = self._writer.topic, self._writer.timeout
+        cause = err or KafkaError(KafkaError._FAIL, str(exc))
+        for write in batch:
+            error = write_error(topic, write.skey, cause, timeout)
+            # An aborted write is definitely not stored, so trying again is safe; one whose
+            # commit did not answer may be, which a retry through the journal handles too.
+            error.retriable = not unknown
+            write.future.set_exception(error)
+        if unknown:
+            _log.warning(
+                "the commit of %d writes to %s[%d] did not answer within %gs; resuming it",
+                len(batch),
+                topic,
+                self.partition,
+                timeout,
+            )
+            exc_after = self._resume(self._producer.commit_transaction, None)
+            if exc_after is None:
+                return
+            err = error_of(exc_after)
+            if _fenced(err):
+                self._fence(describe(exc_after), [])
+                return
+        ended = self._resume(self._producer.abort_transaction, None)
+        if ended is not None and _fenced(error_of(ended)):
+            self._fence(describe(ended), [])
+        elif ended is not None:
             _log.warning(
                 "aborting a transaction on %s[%d] failed: %s",
                 topic,
                 self.partition,
-                describe(abort_exc),
+                describe(ended),
             )
-            if _fenced(error_of(abort_exc)):
-                self._fail(batch, abort_exc)
-                return
-        cause = err or KafkaError(KafkaError._FAIL, str(exc))
+
+    def _fence(self, cause: str, batch: list[_Write]) -> None:
+        fenced = self._writer.fenced_error(self.partition, cause)
+        with self._cond:
+            self.fenced = fenced
+            left, self._queue = self._queue, []
         for write in batch:
-            error = write_error(topic, write.skey, cause, self._writer.timeout)
-            error.retriable = True  # aborted: definitely not stored, so trying again is safe
-            write.future.set_exception(error)
+            write.future.set_exception(fenced)
+        for write in left:
+            _fail_future(write.future, fenced)
+        self._writer.on_fenced(self.partition)
 
 
 class TransactionalWriter:
@@ -244,6 +280,8 @@ class TransactionalWriter:
         self.topic = topic
         self.id_prefix = id_prefix
         self.timeout = conn.timeout_s
+        # A write waits for the commit in flight, then for its own: both bounded by timeout.
+        self._wait_s = 2 * self.timeout + 5
         self._conn = conn
         self._fenced_cb = on_fenced
         self._lock = threading.Lock()
@@ -334,14 +372,31 @@ class TransactionalWriter:
     def write(self, partition: int, skey: str, value: bytes | None, headers: HeaderList) -> int:
         """Write one record; its offset once its transaction committed."""
         write = self._submit(partition, skey, value, headers)
-        return write.future.result()
+        try:
+            return write.future.result(self._wait_s)
+        except TimeoutError:
+            raise self._unanswered(write) from None
 
     async def awrite(
         self, partition: int, skey: str, value: bytes | None, headers: HeaderList
     ) -> int:
         """Write one record without blocking the event loop."""
         write = self._submit(partition, skey, value, headers)
-        return await asyncio.wrap_future(write.future)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(write.future), self._wait_s)
+        except TimeoutError:
+            raise self._unanswered(write) from None
+
+    def _unanswered(self, write: _Write) -> StoreWriteError:
+        # Cancelled before its transaction took it, it is never written; taken already, its
+        # commit may still land: either way the caller must not assume it was stored or not.
+        write.future.cancel()
+        return write_error(
+            self.topic,
+            write.skey,
+            KafkaError(KafkaError._TIMED_OUT, "the transaction did not answer"),
+            self._wait_s,
+        )
 
     def write_all(
         self, partition: int, records: list[Record]
@@ -351,7 +406,9 @@ class TransactionalWriter:
         results: list[tuple[str, StoreWriteError | None]] = []
         for write in writes:
             try:
-                write.future.result()
+                write.future.result(self._wait_s)
+            except TimeoutError:
+                results.append((write.skey, self._unanswered(write)))
             except StoreWriteError as exc:
                 results.append((write.skey, exc))
             else:

@@ -188,6 +188,8 @@ def _routes(app: FastAPI, sidecar: Sidecar) -> None:  # noqa: PLR0915 - one rout
         ``status=pending``: a call slot is PENDING; ``incomplete``: the action has not
         completed; ``completed``: it has.
         """
+        if agent_key is not None:
+            _check_agent_key(agent_key)
         keys = view.sorted_keys(agent_key)
         start = (
             0
@@ -274,10 +276,7 @@ def _routes(app: FastAPI, sidecar: Sidecar) -> None:  # noqa: PLR0915 - one rout
         Only the owner who knows seqs up to ``up_to_seq`` will never be submitted again
         should prune: a completed state is the proof an action ran.
         """
-        try:
-            validate_agent_key(body.agent_key)
-        except InvalidStateKeyError as exc:
-            raise ApiError(422, "invalid_agent_key", f"agent_key: {exc}") from None
+        _check_agent_key(body.agent_key)
         keys = view.keys_up_to(body.agent_key, body.up_to_seq)
         limit = asyncio.Semaphore(_PRUNE_CONCURRENCY)
 
@@ -360,3 +359,11 @@ def _routes(app: FastAPI, sidecar: Sidecar) -> None:  # noqa: PLR0915 - one rout
         entries, tombs, bad, records_read = view.snapshot(plan)
         lines = snapshot_lines(records_read, sorted(plan), bad, entries, tombs)
         return StreamingResponse(lines, media_type="application/x-ndjson")
+
+
+def _check_agent_key(agent_key: str) -> None:
+    """A 422 naming the problem when Java could not parse ``agent_key`` back."""
+    try:
+        validate_agent_key(agent_key)
+    except InvalidStateKeyError as exc:
+        raise ApiError(422, "invalid_agent_key", f"agent_key: {exc}") from None

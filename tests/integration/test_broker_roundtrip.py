@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from actionstate.serde import (
@@ -28,6 +28,7 @@ from actionstate.serde import (
     partition_for,
     state_key,
 )
+from tests._support import assert_eventually
 
 PARTITIONS = 6
 AGENT_KEYS = ["order-1", "order-2", "customer-42", "ünïcødé-key", "a", "payments.eu-west"]
@@ -58,8 +59,16 @@ def _create_compacted_topic(bootstrap: str, topic: str) -> None:
     for future in admin.create_topics([new]).values():
         future.result(timeout=30)
     resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
-    configs = admin.describe_configs([resource])[resource].result(timeout=30)
-    assert configs["cleanup.policy"].value == "compact"
+
+    def compacted() -> None:
+        # A just-created topic may be unknown to the broker's metadata for a moment.
+        try:
+            configs = admin.describe_configs([resource])[resource].result(timeout=30)
+        except KafkaException as exc:
+            raise AssertionError(f"topic {topic} not described yet: {exc}") from exc
+        assert configs["cleanup.policy"].value == "compact"
+
+    assert_eventually(compacted)
 
 
 def _consume(bootstrap: str, topic: str, expected: int) -> list[Message]:

@@ -77,10 +77,14 @@ def test_a_new_owner_fences_the_old_one_and_its_write_is_refused(
     with pytest.raises(FencedError):
         old.put("order-1", 0, "charge", EVENT, noted("zombie again"))
 
-    # What a read-committed reader sees last is the new owner's record.
-    records = [r for r in read_raw(settings.bootstrap_servers, settings.topic) if r.value()]
-    last = decode_action_state(records[-1].value())
-    assert last.short_term_memory_updates[0].value == "new"
+    # What a read-committed reader sees last is the new owner's record (a transaction's
+    # records reach such readers a moment after its commit: the markers are written after).
+    def last_is_new() -> None:
+        records = [r for r in read_raw(settings.bootstrap_servers, settings.topic) if r.value()]
+        last = decode_action_state(records[-1].value())
+        assert last.short_term_memory_updates[0].value == "new"
+
+    assert_eventually(last_is_new)
     with KafkaStore(settings) as fresh:
         fresh.rebuild()
         got = fresh.get("order-1", 0, "charge", EVENT)
@@ -117,8 +121,11 @@ def test_writes_to_partitions_not_claimed_or_released_are_refused_unsent(
     assert store.get("order-3", 0, "charge", EVENT) is None
     with pytest.raises(PartitionNotOwnedError):
         store.put("order-3", 1, "charge", EVENT, noted("late"))
-    values = [r for r in read_raw(settings.bootstrap_servers, settings.topic) if r.value()]
-    assert len(values) == 1
+    assert_eventually(
+        lambda: (
+            len([r for r in read_raw(settings.bootstrap_servers, settings.topic) if r.value()]) == 1
+        )
+    )
 
 
 def test_without_fencing_unclaimed_partitions_are_refused_by_the_store_only(

@@ -382,6 +382,7 @@ def test_bad_puts_are_4xx_naming_the_problem(
         ({"cursor": "a_b"}, "cursor"),
         ({"cursor": ""}, "cursor"),
         ({"agent_key": ""}, "agent_key"),
+        ({"agent_key": "a_b"}, "agent_key"),  # the schema's pattern, enforced
     ],
 )
 def test_bad_listing_queries_are_422(
