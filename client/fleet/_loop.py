@@ -133,11 +133,6 @@ class FleetLoop:
         commit, leave the group. Safe from any thread and from a signal handler."""
         self._stopping.set()
 
-    @property
-    def owned(self) -> list[int]:
-        """The partitions this loop owns now."""
-        return sorted(self._held)
-
     async def run(self) -> None:
         """Join the group and work until :meth:`stop`; raises what stopped it otherwise."""
         loop = asyncio.get_running_loop()

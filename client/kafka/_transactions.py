@@ -290,12 +290,6 @@ class TransactionalWriter:
 
     # -- ownership ---------------------------------------------------------------------
 
-    @property
-    def owned(self) -> set[int]:
-        """The partitions claimed and not fenced or released."""
-        with self._lock:
-            return {p for p, part in self._partitions.items() if part.fenced is None}
-
     def commits(self) -> int:
         """Transactions committed so far by the partitions owned now."""
         with self._lock:
@@ -424,11 +418,6 @@ class TransactionalWriter:
             parts, self._partitions = list(self._partitions.values()), {}
         for part in parts:
             part.close()
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._closed
 
     # -- errors ------------------------------------------------------------------------
 

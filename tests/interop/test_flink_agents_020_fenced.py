@@ -149,16 +149,17 @@ def _stall_before_commit(
     writer = store._writer
     assert isinstance(writer, TransactionalWriter)
     part = writer._partitions[P]
-    commit = part._finish
+    resume = part._resume  # the commit thread's one way of calling commit_transaction
     in_log, wake = threading.Event(), threading.Event()
 
-    def stalled() -> None:
-        part._producer.flush(20)
-        in_log.set()
-        wake.wait(60)
-        commit()
+    def stalled(call: Callable[[float], None], within: float | None) -> Any:
+        if not in_log.is_set():
+            part._producer.flush(20)
+            in_log.set()
+            wake.wait(60)
+        return resume(call, within)
 
-    monkeypatch.setattr(part, "_finish", stalled)
+    monkeypatch.setattr(part, "_resume", stalled)
     return in_log, wake
 
 
