@@ -62,23 +62,26 @@ class Member:
     port: int
     killed: bool = False
 
-    def metric(self, name: str, **labels: str) -> float:
+    def metric(self, name: str) -> float:
+        return sum(v for (n, _), v in self.metrics().items() if n == name)
+
+    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """Every sample of the member's metrics endpoint, by name and labels (one request)."""
         try:
             text = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=2).text
         except httpx.HTTPError:
-            return 0.0
-        total = 0.0
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == name and all(
-                    sample.labels.get(k) == v for k, v in labels.items()
-                ):
-                    total += sample.value
-        return total
+            return {}
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
 
     def finished(self) -> float:
-        return self.metric("actionstate_worker_actions_total", outcome="completed") + self.metric(
-            "actionstate_worker_actions_total", outcome="redelivered"
+        samples = self.metrics()
+        return sum(
+            samples.get(("actionstate_worker_actions_total", (("outcome", o),)), 0.0)
+            for o in ("completed", "redelivered")
         )
 
     def owned(self) -> set[int]:

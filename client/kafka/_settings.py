@@ -90,6 +90,11 @@ _PRODUCER_ONLY = frozenset(
         "sticky.partitioning.linger.ms",
     }
 )
+_NOT_FOR: dict[str, frozenset[str]] = {
+    "producer": _CONSUMER_ONLY,
+    "consumer": _PRODUCER_ONLY,
+    "admin": _CONSUMER_ONLY | _PRODUCER_ONLY,
+}
 
 
 def check_client_config(value: dict[str, ClientValue]) -> dict[str, ClientValue]:
@@ -184,11 +189,8 @@ class KafkaConnection(BaseSettings):
             "ssl.ca.location": self.ssl_ca_location,
         }
         config.update({k: v for k, v in security.items() if v is not None})
-        other = _CONSUMER_ONLY if role != "consumer" else _PRODUCER_ONLY
+        other = _NOT_FOR[role]
         config.update({k: v for k, v in self.client_config.items() if k not in other})
-        if role == "admin":
-            for k in _PRODUCER_ONLY:
-                config.pop(k, None)
         if role == "producer":
             config.update({"linger.ms": 0})
             config.update(self.producer_config)

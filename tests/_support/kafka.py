@@ -8,7 +8,7 @@ import uuid
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-__all__ = ["delete_topics", "raw_producer", "read_raw"]
+__all__ = ["committed_offsets", "delete_topics", "raw_producer", "read_raw"]
 
 
 def read_raw(bootstrap: str, topic: str) -> list[Message]:
@@ -55,3 +55,17 @@ def delete_topics(bootstrap: str, *topics: str) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for future in admin.delete_topics(list(topics), operation_timeout=30).values():
         future.exception()
+
+
+def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
+    """The committed offset of ``group`` on each partition of ``topic`` (absent: none)."""
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False}
+    )
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        return {
+            tp.partition: tp.offset for tp in consumer.committed(tps, timeout=10) if tp.offset >= 0
+        }
+    finally:
+        consumer.close()

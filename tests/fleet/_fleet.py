@@ -30,7 +30,7 @@ from actionstate.client import KafkaStore
 from actionstate.client._runs import stored_output
 from actionstate.client.fleet import RequestSender, SentRequest
 from actionstate.serde import ActionState, decode_action_state, partition_for
-from tests._support import assert_eventually, read_topic
+from tests._support import assert_eventually, kafka, read_topic
 from tests._support.kafka import delete_topics
 from tests.fleet.ledger_app import LEDGER
 
@@ -434,16 +434,7 @@ def check_outcomes(
 
 def committed_offsets(fleet: Fleet) -> dict[int, int]:
     """The group's committed offset of each requests partition (absent: none committed)."""
-    consumer = Consumer(
-        {"bootstrap.servers": fleet.bootstrap, "group.id": fleet.group, "enable.auto.commit": False}
-    )
-    try:
-        tps = [TopicPartition(fleet.requests, p) for p in range(fleet.partitions)]
-        return {
-            tp.partition: tp.offset for tp in consumer.committed(tps, timeout=10) if tp.offset >= 0
-        }
-    finally:
-        consumer.close()
+    return kafka.committed_offsets(fleet.bootstrap, fleet.group, fleet.requests, fleet.partitions)
 
 
 def end_offsets(fleet: Fleet, topic: str | None = None) -> dict[int, int]:

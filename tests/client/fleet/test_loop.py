@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from actionstate.client import (
@@ -39,7 +38,7 @@ from actionstate.serde import (
     partition_for,
 )
 from tests._support import assert_eventually, returns_within
-from tests._support.kafka import raw_producer, read_raw
+from tests._support.kafka import committed_offsets, raw_producer, read_raw
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -112,14 +111,7 @@ class Fleet:
         assert not any(t.is_alive() for t in self.threads)
 
     def committed(self) -> dict[int, int]:
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
-        from confluent_kafka import ConsumerGroupTopicPartitions
-
-        request = ConsumerGroupTopicPartitions(
-            self.group, [TopicPartition(self.requests, p) for p in range(PARTITIONS)]
-        )
-        result = admin.list_consumer_group_offsets([request])[self.group].result()
-        return {tp.partition: tp.offset for tp in result.topic_partitions if tp.offset >= 0}
+        return committed_offsets(self.bootstrap, self.group, self.requests, PARTITIONS)
 
 
 @pytest.fixture
