@@ -7,6 +7,7 @@
         ├── StoreError                    a store could not do what was asked
         │   ├── StoreWriteError           a write was not acknowledged (topic, key, cause)
         │   │   ├── FencedError           the broker refused it: another worker owns the partition
+        │   │   ├── RecordTooLargeError   the record is above a size limit (the limit is named)
         │   │   └── PartitionNotOwnedError  this worker does not own (or gave up) the partition
         │   ├── StoreReadError            the journal could not be read back
         │   ├── KafkaConfigError          librdkafka refused a client's configuration
@@ -38,6 +39,7 @@ __all__ = [
     "KafkaConfigError",
     "PartitionNotOwnedError",
     "ReconcileLater",
+    "RecordTooLargeError",
     "RequestError",
     "RequestTimeoutError",
     "ResolvedCallError",
@@ -105,6 +107,39 @@ def _rebuild_fenced_error(
     message: str, topic: str, key: str, cause: str, partition: int
 ) -> FencedError:
     return FencedError(message, topic=topic, key=key, cause=cause, partition=partition)
+
+
+class RecordTooLargeError(StoreWriteError):
+    """A record is larger than a limit of the producer, the topic or the sidecar; nothing
+    was stored. ``limit`` is that limit in bytes (0 when the broker did not say), ``size``
+    the record's size; retrying the same record cannot succeed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        topic: str = "",
+        key: str = "",
+        cause: str = "",
+        limit: int = 0,
+        size: int = 0,
+    ) -> None:
+        super().__init__(message, topic=topic, key=key, cause=cause)
+        self.limit = limit
+        self.size = size
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (
+            _rebuild_too_large_error,
+            (self.args[0], (self.topic, self.key, self.cause), self.limit, self.size),
+        )
+
+
+def _rebuild_too_large_error(
+    message: str, where: tuple[str, str, str], limit: int, size: int
+) -> RecordTooLargeError:
+    topic, key, cause = where
+    return RecordTooLargeError(message, topic=topic, key=key, cause=cause, limit=limit, size=size)
 
 
 class PartitionNotOwnedError(StoreWriteError):

@@ -44,6 +44,16 @@ def _needs_broker(item: pytest.Item) -> bool:
     return any(isinstance(value, str) and value in BROKER_BACKENDS for value in params)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--chaos-long``: the chaos suite's long run (``scripts/chaos``), not its CI size."""
+    parser.addoption(
+        "--chaos-long",
+        action="store_true",
+        default=False,
+        help="run tests/chaos at full size (hundreds of kills); the default is CI size",
+    )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark ``kafka`` every test that gets a broker (``BROKER_FIXTURES``, ``BROKER_BACKENDS``)."""
     for item in items:

@@ -15,7 +15,7 @@ PUBLIC = {
     "StoreReadError", "StoreWriteError", "TopicConfigError", "UntrustedPayloadError",
     "WorkerError", "resolve_call", "StateNotFoundError", "CallNotPendingError",
     "FencedError", "PartitionNotOwnedError", "RequestError", "RequestTimeoutError",
-    "KafkaConfigError",
+    "KafkaConfigError", "RecordTooLargeError",
 }  # fmt: skip
 
 
