@@ -50,13 +50,27 @@ class RebuildResult:
         self.bad_samples: list[BadRecord] = []
 
 
+# Rows are loaded into the view in chunks, so the records they came from can go as the
+# rows are made: the rebuild's peak holds a chunk of both, not every record and every row.
+_CHUNK = 10_000
+
+
 class _Finisher:
-    def __init__(self, topic: str, secret: bytes | None) -> None:
+    def __init__(self, topic: str, secret: bytes | None, view: StateView) -> None:
         self.topic = topic
         self.secret = secret
+        self.view = view
         self.result = RebuildResult()
         self.live: list[tuple[str, int, str, Entry]] = []
         self.deleted: list[tuple[str, str]] = []
+
+    def flush(self) -> None:
+        result = self.result
+        result.states_live += len(self.live)
+        result.tombstones += len(self.deleted)
+        self.view.load(self.live, self.deleted)
+        self.live = []
+        self.deleted = []
 
     def bad(self, record: RawRecord, reason: BadReason, detail: str) -> None:
         result = self.result
@@ -74,29 +88,22 @@ class _Finisher:
                 detail,
             )
 
-    def parse_key(self, record: RawRecord) -> tuple[str, str, int] | None:
-        parts = check_key(record.key())
-        if isinstance(parts, Checked):
-            self.bad(record, BadReason.KEY, parts.detail)
-            return None
-        return parts
-
-    def accept(self, record: RawRecord, skey: str, agent_key: str, seq: int) -> bool:
-        """Add ``record`` to the result if it is good; False (and counted) if bad."""
-        checked = check_record(skey, record.value(), record.headers(), self.secret)
-        if checked.reason is not None:
-            self.bad(record, checked.reason, checked.detail)
-            return False
-        self.add(record, checked, skey, agent_key, seq)
-        return True
-
     def add(self, record: RawRecord, checked: Checked, skey: str, agent_key: str, seq: int) -> None:
         value = record.value()
         if value is None:
             self.deleted.append((agent_key, skey))
-            return
-        entry = Entry(value, checked.codec, _partition(record), _offset(record), checked.version)
-        self.live.append((agent_key, seq, skey, entry))
+        else:
+            entry = Entry(
+                value,
+                checked.codec,
+                _partition(record),
+                _offset(record),
+                checked.version,
+                checked.completed is True,
+            )
+            self.live.append((agent_key, seq, skey, entry))
+        if len(self.live) + len(self.deleted) >= _CHUNK:
+            self.flush()
 
 
 def finish_rebuild(
@@ -110,23 +117,44 @@ def finish_rebuild(
     regressed: Collection[bytes] = (),
 ) -> RebuildResult:
     """Check the latest record of every key, repair keys whose latest is bad or whose
-    write versions did not rise (``regressed``), load ``view``."""
-    finisher = _Finisher(topic, secret)
+    write versions did not rise (``regressed``), load ``view``. ``latest`` is emptied:
+    each record leaves it once its row is made."""
+    finisher = _Finisher(topic, secret, view)
     for record in keyless:
         finisher.bad(record, BadReason.KEY, "record has no key")
-    # key -> (state key, agent key, seq, offset the walk stops before)
-    repair: dict[bytes, tuple[str, str, int, int]] = {}
-    for raw, record in latest.items():
-        parsed = finisher.parse_key(record)
-        if parsed is None:
+    # key -> (state key, agent key, seq, partition, offset the walk stops before)
+    repair: dict[bytes, tuple[str, str, int, int, int]] = {}
+    # The loop of ``accept``/``add``, inline: it runs once per live state.
+    live, deleted = finisher.live, finisher.deleted
+    for raw in list(latest):  # in log order; each record is dropped as it is handled
+        record = latest.pop(raw)
+        parts = check_key(raw)
+        if isinstance(parts, Checked):
+            finisher.bad(record, BadReason.KEY, parts.detail)
             continue
-        skey, agent_key, seq = parsed
+        skey, agent_key, seq = parts
         if raw in regressed:
-            repair[raw] = (skey, agent_key, seq, _offset(record) + 1)
-        elif not finisher.accept(record, skey, agent_key, seq):
-            repair[raw] = (skey, agent_key, seq, _offset(record))
+            repair[raw] = (skey, agent_key, seq, _partition(record), _offset(record) + 1)
+            continue
+        value = record.value()
+        checked = check_record(skey, value, record.headers(), secret)
+        if checked.reason is not None:
+            finisher.bad(record, checked.reason, checked.detail)
+            repair[raw] = (skey, agent_key, seq, _partition(record), _offset(record))
+            continue
+        if value is None:
+            deleted.append((agent_key, skey))
+        else:
+            where, offset = _partition(record), _offset(record)
+            done = checked.completed is True
+            entry = Entry(value, checked.codec, where, offset, checked.version, done)
+            live.append((agent_key, seq, skey, entry))
+        if len(live) + len(deleted) >= _CHUNK:
+            finisher.flush()
+            live, deleted = finisher.live, finisher.deleted
     if repair:
-        _repair(finisher, repair, latest, reread)
+        _repair(finisher, repair, reread)
+    finisher.flush()
     result = finisher.result
     if result.bad_records > _MAX_LOGGED:
         _log.warning(
@@ -135,27 +163,23 @@ def finish_rebuild(
             result.bad_records,
             _MAX_LOGGED,
         )
-    result.states_live = len(finisher.live)
-    result.tombstones = len(finisher.deleted)
-    view.load(finisher.live, finisher.deleted)
     return result
 
 
 def _repair(
     finisher: _Finisher,
-    repair: dict[bytes, tuple[str, str, int, int]],
-    latest: dict[bytes, RawRecord],
+    repair: dict[bytes, tuple[str, str, int, int, int]],
     reread: Reread,
 ) -> None:
     # The last good record (or tombstone) of each key, walking its records in log order;
     # with a secret a record must also carry a higher write version than the last accepted.
     chosen: dict[bytes, tuple[RawRecord, Checked]] = {}
-    partitions = {_partition(latest[raw]) for raw in repair}
+    partitions = {where[3] for where in repair.values()}
     for record in reread(partitions):
         raw = record.key()
         if raw is None or raw not in repair:
             continue
-        skey, _agent, _seq, until = repair[raw]
+        skey, _agent, _seq, _partition_of, until = repair[raw]
         if _offset(record) >= until:
             continue
         checked = check_record(skey, record.value(), record.headers(), finisher.secret)
@@ -174,5 +198,5 @@ def _repair(
                 continue
         chosen[raw] = (record, checked)
     for raw, (record, checked) in chosen.items():
-        skey, agent_key, seq, _until = repair[raw]
+        skey, agent_key, seq, _partition_of, _until = repair[raw]
         finisher.add(record, checked, skey, agent_key, seq)

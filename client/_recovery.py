@@ -6,13 +6,15 @@ module decides which journaled states need running again and what became of them
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from actionstate.client._base import ViewStore
 from actionstate.client._durable import CallCounts, DurableContext
-from actionstate.client._errors import WorkerError
+from actionstate.client._errors import StoreReadError, WorkerError
 from actionstate.client._runs import _Action, _Run
 from actionstate.serde import StateKey, event_uuid, state_key
 
@@ -121,16 +123,16 @@ def recoverable(
     select: Callable[[StateKey], bool] | None = None,
 ) -> Iterator[_Run]:
     """The runs that resume the store's unfinished states (those ``select`` accepts), in
-    key order; states of an unknown action, or that cannot be resumed, go into ``report``
-    instead."""
+    key order; states of an unknown action, or that cannot be resumed or read, go into
+    ``report`` instead.
+
+    A view store lists its unfinished states from its index and only they are decoded;
+    the completed ones are never looked at. A state that passed the rebuild's check but
+    cannot be decoded is a ``RecoveryFailure`` carrying the ``StoreReadError`` that names
+    its partition and offset; the other states recover.
+    """
     by_uuid = {act.uuid: act for act in actions}
-    unfinished = [
-        (k, s)
-        for k, s in store.stored_states()
-        if not s.state.completed and (select is None or select(k))
-    ]
-    unfinished.sort(key=lambda ks: (ks[0].agent_key, ks[0].seq, str(ks[0].action_uuid)))
-    for skey, stored in unfinished:
+    for skey, load in _unfinished(store, select):
         text = state_key(skey.agent_key, skey.seq, skey.event_uuid, skey.action_uuid)
         act = by_uuid.get(str(skey.action_uuid))
         if act is None:
@@ -139,11 +141,35 @@ def recoverable(
             )
             continue
         try:
+            stored = load()
+            if stored is None or stored.state.completed:
+                continue  # gone, or completed by a put since it was listed
             run = _resume(act, store, skey, stored)
-        except WorkerError as exc:
+        except (WorkerError, StoreReadError) as exc:
             report.failures.append(RecoveryFailure(text, act.name, exc))
             continue
         yield run
+
+
+def _unfinished(
+    store: ActionStateStore, select: Callable[[StateKey], bool] | None
+) -> list[tuple[StateKey, Callable[[], StoredState | None]]]:
+    """The unfinished states in (agent key, seq, action UUID) order, each with how to read it."""
+    if isinstance(store, ViewStore):
+        view = store
+        return [(k, functools.partial(view.stored, str(k))) for k in view.unfinished_keys(select)]
+    # Any other store: its snapshot, decoded (the protocol has no index to ask).
+    found = [
+        (k, s)
+        for k, s in store.stored_states()
+        if not s.state.completed and (select is None or select(k))
+    ]
+    found.sort(key=lambda ks: (ks[0].agent_key, ks[0].seq, str(ks[0].action_uuid)))
+    return [(k, functools.partial(_same, s)) for k, s in found]
+
+
+def _same(stored: StoredState) -> StoredState:
+    return stored
 
 
 @contextmanager

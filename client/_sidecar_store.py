@@ -35,7 +35,7 @@ from actionstate.serde import (
 )
 
 from ._base import ScanResult, ViewStore
-from ._errors import StoreError, StoreReadError, StoreWriteError
+from ._errors import RecordTooLargeError, StoreError, StoreReadError, StoreWriteError
 from ._store import BadRecord, RebuildReport
 from .kafka._settings import DEFAULT_TIMEOUT_S
 
@@ -161,8 +161,24 @@ class SidecarStore(ViewStore):
         error.retriable = retriable
         return error
 
+    def _too_large(self, skey: str, response: httpx.Response) -> RecordTooLargeError:
+        # The sidecar names the limit and the size in headers too (its _http.too_large_response).
+        numbers = [response.headers.get(h, "") for h in ("ActionState-Limit", "ActionState-Size")]
+        limit, size = (int(n) if n.isdigit() else 0 for n in numbers)
+        return RecordTooLargeError(
+            f"the state record of key {skey!r} is too large for the sidecar at {self.url} "
+            f"({_detail(response)}); nothing was stored and retrying cannot succeed",
+            topic=self.topic,
+            key=skey,
+            cause=_detail(response),
+            limit=limit,
+            size=size,
+        )
+
     def _written(self, skey: str, response: httpx.Response) -> int:
         self._check_auth(response)
+        if response.status_code == 413:
+            raise self._too_large(skey, response)
         if response.status_code != 200:
             retriable = response.status_code >= 500
             raise self._write_error(skey, _detail(response), retriable=retriable)

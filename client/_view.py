@@ -7,6 +7,7 @@ rebuilt view costs little more memory than the records themselves.
 from __future__ import annotations
 
 import bisect
+import sys
 import threading
 from collections.abc import Collection, Iterable
 from typing import NamedTuple
@@ -19,30 +20,43 @@ __all__ = ["Entry", "StateView"]
 
 
 class Entry(NamedTuple):
-    """A live state: its record value and where the record sits."""
+    """A live state: its record value, where the record sits, and whether it is completed
+    (known from the record check, so recovery lists unfinished states without decoding)."""
 
     value: bytes
     codec: str | None
     partition: int
     offset: int
     version: int | None = None  # the record's write version (signed records only)
+    completed: bool = False
 
 
 class _AgentIndex:
     """The states of one agent key by sequence number, the seqs kept sorted: the divergence
-    rule and prune find what they need in O(log n), not by scanning every state of the key."""
+    rule and prune find what they need in O(log n), not by scanning every state of the key.
+
+    A seq almost always has one state: it maps to that state key itself, and to a set only
+    when a second one arrives (a set costs more than the state key it holds).
+    """
 
     __slots__ = ("by_seq", "seqs")
 
     def __init__(self) -> None:
-        self.by_seq: dict[int, set[str]] = {}
+        self.by_seq: dict[int, str | set[str]] = {}
         self.seqs: list[int] = []  # sorted, one entry per key of by_seq
 
     def add(self, skey: str, seq: int) -> None:
         keys = self.by_seq.get(seq)
         if keys is None:
-            self.by_seq[seq] = {skey}
-            bisect.insort(self.seqs, seq)
+            self.by_seq[seq] = skey
+            seqs = self.seqs
+            if not seqs or seqs[-1] < seq:
+                seqs.append(seq)  # the common case: a rebuild meets a key's seqs in order
+            else:
+                bisect.insort(seqs, seq)
+        elif isinstance(keys, str):
+            if keys != skey:
+                self.by_seq[seq] = {keys, skey}
         else:
             keys.add(skey)
 
@@ -50,18 +64,41 @@ class _AgentIndex:
         keys = self.by_seq.get(seq)
         if keys is None:
             return
-        keys.discard(skey)
-        if not keys:
-            del self.by_seq[seq]
-            del self.seqs[bisect.bisect_left(self.seqs, seq)]
+        if isinstance(keys, str):
+            if keys != skey:
+                return
+        else:
+            keys.discard(skey)
+            if len(keys) > 1:
+                return
+            if keys:
+                self.by_seq[seq] = next(iter(keys))
+                return
+        del self.by_seq[seq]
+        del self.seqs[bisect.bisect_left(self.seqs, seq)]
+
+    def count(self, seq: int) -> int:
+        """How many states share ``seq``."""
+        keys = self.by_seq.get(seq)
+        return 0 if keys is None else 1 if isinstance(keys, str) else len(keys)
+
+    def _keys(self, seqs: list[int]) -> list[str]:
+        out: list[str] = []
+        for s in seqs:
+            keys = self.by_seq[s]
+            if isinstance(keys, str):
+                out.append(keys)
+            else:
+                out.extend(keys)
+        return out
 
     def above(self, seq: int) -> list[str]:
         """The state keys with a seq above ``seq``."""
-        return [k for s in self.seqs[bisect.bisect_right(self.seqs, seq) :] for k in self.by_seq[s]]
+        return self._keys(self.seqs[bisect.bisect_right(self.seqs, seq) :])
 
     def up_to(self, seq: int) -> list[str]:
         """The state keys with a seq of at most ``seq``."""
-        return [k for s in self.seqs[: bisect.bisect_right(self.seqs, seq)] for k in self.by_seq[s]]
+        return self._keys(self.seqs[: bisect.bisect_right(self.seqs, seq)])
 
     def __bool__(self) -> bool:
         return bool(self.seqs)
@@ -76,6 +113,7 @@ class StateView:
         self._keys: dict[str, tuple[str, int]] = {}  # state key -> (agent key, seq)
         # agent key -> its states by seq; the divergence rule and prune work per agent key.
         self._agents: dict[str, _AgentIndex] = {}
+        self._unfinished: set[str] = set()  # state keys whose entry is not completed
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -87,11 +125,16 @@ class StateView:
 
     def _put(self, agent_key: str, seq: int, skey: str, entry: Entry) -> None:
         self._entries[skey] = entry
+        if entry.completed:
+            self._unfinished.discard(skey)
+        else:
+            self._unfinished.add(skey)
         known = self._keys.get(skey)
         if known == (agent_key, seq):
             return
         if known is not None:
             self._unindex(skey, *known)
+        agent_key = sys.intern(agent_key)  # one copy per agent key, not one per state
         index = self._agents.get(agent_key)
         if index is None:
             index = self._agents[agent_key] = _AgentIndex()
@@ -106,6 +149,7 @@ class StateView:
 
     def _remove(self, skey: str) -> None:
         if self._entries.pop(skey, None) is not None:
+            self._unfinished.discard(skey)
             self._unindex(skey, *self._keys.pop(skey))
 
     def load(
@@ -141,8 +185,7 @@ class StateView:
             index = self._agents.get(agent_key)
             if index is None:
                 return None
-            same_seq = index.by_seq.get(seq)
-            if skey not in self._entries or (same_seq is not None and len(same_seq) > 1):
+            if skey not in self._entries or index.count(seq) > 1:
                 for later in index.above(seq):
                     self._remove(later)
             return self._entries.get(skey)
@@ -168,6 +211,17 @@ class StateView:
                 self._remove(skey)
             return len(gone)
 
+    def unfinished(self) -> list[tuple[str, Entry]]:
+        """Every (state key, entry) whose state is not completed, copied under the lock:
+        O(unfinished states), the completed ones are not looked at."""
+        with self._lock:
+            return [(skey, self._entries[skey]) for skey in self._unfinished]
+
+    def last_seqs(self) -> dict[str, int]:
+        """The highest seq of every agent key in the view, from the index."""
+        with self._lock:
+            return {agent: index.seqs[-1] for agent, index in self._agents.items()}
+
     def snapshot(self) -> list[tuple[str, Entry]]:
         """Every (state key, entry), copied under the lock."""
         with self._lock:
@@ -177,6 +231,7 @@ class StateView:
         """Forget every state."""
         with self._lock:
             self._entries.clear()
+            self._unfinished.clear()
             self._keys.clear()
             self._agents.clear()
 

@@ -23,14 +23,17 @@ import inspect
 import signal
 import threading
 from collections.abc import Awaitable, Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
+from actionstate.client._base import ViewStore
 from actionstate.client._call_id import is_async_callable
 from actionstate.client._durable import DurableContext
 from actionstate.client._errors import WorkerError
-from actionstate.client._recovery import RecoveryReport, counted, recoverable
+from actionstate.client._recovery import RecoveryReport, recoverable
+from actionstate.client._redrive import RECOVERY_CONCURRENCY, drive_tasks, drive_threads, fold
 from actionstate.client._runs import ActionFunc, _Action, _Done, _Run, check_settled, stored_output
 from actionstate.client.fleet._settings import FleetSettings
 from actionstate.serde import (
@@ -317,7 +320,9 @@ class Worker:
 
     # -- recovery ---------------------------------------------------------------------------
 
-    def recover(self, partitions: Collection[int] | None = None) -> RecoveryReport:
+    def recover(
+        self, partitions: Collection[int] | None = None, *, concurrency: int = RECOVERY_CONCURRENCY
+    ) -> RecoveryReport:
         """Rebuild from the store and re-run every unfinished state's action.
 
         Journaled calls replay, PENDING calls go to their reconciler (or run again without
@@ -327,20 +332,45 @@ class Worker:
         action does not stop the others; states whose action is not registered are reported
         and left untouched. ``partitions`` limits the rebuild to the partitions this worker
         owns.
+
+        Only the unfinished states are decoded. Up to ``concurrency`` actions are re-driven
+        at once (sync ones on threads, async ones as tasks of one event loop), the states of
+        one agent key one after another in seq order; the report lists them in key order.
         """
+        limit = _concurrency(concurrency)
         report = self._start_recovery(partitions)
-        for run in recoverable(self._store, self._actions.values(), report):
-            with counted(report, run):
-                self._drive(run)
+        runs = list(recoverable(self._store, self._actions.values(), report))
+        if any(run.action.is_async for run in runs) and not _loop_running():
+            errors = asyncio.run(self._adrive_all(runs, limit))
+        else:
+            # Inside a running loop an async action fails as submit() would, per run.
+            errors = drive_threads(runs, self._drive, limit)
+        fold(report, runs, errors)
         return report
 
-    async def arecover(self, partitions: Collection[int] | None = None) -> RecoveryReport:
-        """Async :meth:`recover`; the rebuild and sync actions run in a worker thread."""
+    async def arecover(
+        self, partitions: Collection[int] | None = None, *, concurrency: int = RECOVERY_CONCURRENCY
+    ) -> RecoveryReport:
+        """Async :meth:`recover`; the rebuild and sync actions run in worker threads."""
+        limit = _concurrency(concurrency)
         report = await asyncio.to_thread(self._start_recovery, partitions)
-        for run in recoverable(self._store, self._actions.values(), report):
-            with counted(report, run):
-                await self._adrive(run)
+        runs = list(recoverable(self._store, self._actions.values(), report))
+        errors = await self._adrive_all(runs, limit)
+        fold(report, runs, errors)
         return report
+
+    async def _adrive_all(self, runs: list[_Run], limit: int) -> list[Exception | None]:
+        # Sync actions get a pool of ``limit`` threads (the loop's default one may be
+        # smaller than the bound); its threads start only if a sync action runs.
+        with ThreadPoolExecutor(limit, "actionstate-recover") as pool:
+
+            async def drive(run: _Run) -> Any:
+                if run.action.is_async:
+                    return await self._drive_async(run)
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(pool, self._drive_sync, run)
+
+            return await drive_tasks(runs, drive, limit)
 
     def _start_recovery(self, partitions: Collection[int] | None) -> RecoveryReport:
         rebuild = self._store.rebuild(partitions=partitions)
@@ -366,8 +396,12 @@ class Worker:
     def _seq_table(self) -> dict[str, int]:
         if self._next_seq is None:
             table: dict[str, int] = {}
-            for skey, _ in self._store.states():
-                table[skey.agent_key] = max(table.get(skey.agent_key, 0), skey.seq + 1)
+            store = self._store
+            if isinstance(store, ViewStore):  # from the view's index: nothing is decoded
+                table = {key: seq + 1 for key, seq in store.last_seqs().items()}
+            else:
+                for skey, _ in store.states():
+                    table[skey.agent_key] = max(table.get(skey.agent_key, 0), skey.seq + 1)
             self._next_seq = table
         return self._next_seq
 
@@ -407,6 +441,21 @@ def _json_value(value: Any, what: str) -> Any:
     except orjson.JSONEncodeError as exc:
         msg = f"{what} must be JSON-serializable: {exc}"
         raise WorkerError(msg) from exc
+
+
+def _concurrency(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        msg = f"concurrency must be an int >= 1, got {value!r}"
+        raise WorkerError(msg)
+    return value
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _require_no_loop(method: str, alternative: str) -> None:

@@ -35,7 +35,7 @@ from ._models import (
     MemoryUpdate,
 )
 
-__all__ = ["decode_action_state", "kind_of"]
+__all__ = ["check_action_state", "decode_action_state", "kind_of"]
 
 _M = TypeVar("_M", bound=BaseModel)
 _MISSING: Any = object()
@@ -378,10 +378,12 @@ _ALL_STATE_FIELDS = frozenset(_STATE_FIELDS.values())
 _ABSENT: Any = ()  # an absent list reads as an empty one
 
 
-def _action_state(obj: dict[str, Any]) -> ActionState:  # noqa: PLR0915
-    # Written flat: this runs once per record. Every field but ``completed`` and a null
-    # ``taskEvent`` is left pending (built on first access), empty lists included, so that
-    # while nothing is built nothing can have changed.
+_Fields = tuple[bool, Any, Any, Any, Any, list[_Prepared], Any, bool]
+
+
+def _validated(obj: dict[str, Any]) -> _Fields:
+    # Written flat: this runs once per record. It is the whole of the value rule: a state
+    # that passes it decodes, and ``check_action_state`` answers with it alone.
     canonical = tuple(obj) == _STATE_ORDER  # the common case: Java's fields, in its order
     if canonical:
         task, sensory, short_term, outputs, calls, completed = obj.values()
@@ -420,7 +422,14 @@ def _action_state(obj: dict[str, Any]) -> ActionState:  # noqa: PLR0915
 
     if type(completed) is not bool:
         _expected("completed", "a boolean", completed)
+    return canonical, task, sensory, short_term, outputs, prepared, calls, completed
 
+
+def _action_state(obj: dict[str, Any]) -> ActionState:
+    # Every field but ``completed`` and a null ``taskEvent`` is left pending (built on
+    # first access), empty lists included, so that while nothing is built nothing can
+    # have changed.
+    canonical, task, sensory, short_term, outputs, prepared, calls, completed = _validated(obj)
     pending = {
         "sensory_memory_updates": (_build_memories, sensory, sensory),
         "short_term_memory_updates": (_build_memories, short_term, short_term),
@@ -449,9 +458,7 @@ def _action_state(obj: dict[str, Any]) -> ActionState:  # noqa: PLR0915
     return state
 
 
-def decode_action_state(data: bytes) -> ActionState:
-    """Parse and validate one record value; raises :class:`SerdeError` naming what is wrong
-    and where (``callResults[1].resultPayload: invalid base64``)."""
+def _parse(data: bytes) -> dict[str, Any]:
     if type(data) is not bytes:
         if not isinstance(data, bytes | bytearray | memoryview):
             raise SerdeError(f"expected the record value as bytes, got {type(data).__name__}")
@@ -468,4 +475,17 @@ def decode_action_state(data: bytes) -> ActionState:
         raise SerdeError(f"not UTF-8 JSON: {e}") from None
     if type(obj) is not dict:
         raise SerdeError(f"expected a JSON object, got {kind_of(obj)}")
-    return _action_state(obj)
+    return obj
+
+
+def decode_action_state(data: bytes) -> ActionState:
+    """Parse and validate one record value; raises :class:`SerdeError` naming what is wrong
+    and where (``callResults[1].resultPayload: invalid base64``)."""
+    return _action_state(_parse(data))
+
+
+def check_action_state(data: bytes) -> bool:
+    """Whether the state in ``data`` is completed, after the checks of
+    :func:`decode_action_state` (the same parser, the same rules), without building the
+    state: it raises :class:`SerdeError` exactly when decoding would."""
+    return _validated(_parse(data))[7]

@@ -10,17 +10,20 @@ from __future__ import annotations
 import functools
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from importlib import metadata
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from ._decode import decode_action_state
+from ._decode import check_action_state, decode_action_state
 from ._encode import encode_action_state
 from ._errors import SerdeError
 from ._headers import (
     HEADER_CODEC,
+    HEADER_SCHEMA,
+    HEADER_SIGNATURE,
     HEADER_VERSION,
+    HEADER_WRITER,
     HeaderList,
     Headers,
     HeaderValue,
@@ -42,6 +45,7 @@ __all__ = [
     "VersionWatch",
     "check_key",
     "check_record",
+    "codec_headers",
     "encode_record",
     "next_version",
     "signature_problem",
@@ -190,7 +194,8 @@ class Checked(NamedTuple):
     """The verdict on a record read back: ``reason`` is None when it may be used.
 
     ``meta`` is set when the headers were read in full (with a secret, or ``decode``),
-    ``state`` when the value was decoded (``decode``, and not a tombstone).
+    ``state`` when the value was decoded (``decode``, and not a tombstone), ``completed``
+    for a good value: whether its state is completed, known without decoding it.
     """
 
     reason: BadReason | None
@@ -199,6 +204,7 @@ class Checked(NamedTuple):
     version: int | None = None
     meta: RecordMeta | None = None
     state: ActionState | None = None
+    completed: bool | None = None
 
 
 class StateKeyParts(NamedTuple):
@@ -244,8 +250,9 @@ def check_record(
 ) -> Checked:
     """Check a record's headers, signature (when a secret is set: over the key, value,
     codec and write version, which must be present) and value shape. ``value`` None is a
-    tombstone: with a secret it must be signed too. With ``decode`` the verdict carries
-    the headers read (``meta``) and the decoded ``state``, so a caller decodes once."""
+    tombstone: with a secret it must be signed too. A good value's verdict says whether
+    its state is ``completed``; with ``decode`` it also carries the headers read
+    (``meta``) and the decoded ``state``, so a caller decodes once."""
     version = None
     meta = None
     try:
@@ -264,15 +271,16 @@ def check_record(
         return Checked(BadReason.HEADERS, str(exc), None)
     if value is None:
         return Checked(None, "", None, version, meta)
-    # Only the latest record of each key is checked, so a full decode costs little here,
-    # and it guarantees that every state in a view decodes when it is read.
     try:
-        state = decode_action_state(value)
+        if decode:
+            state = decode_action_state(value)
+            return Checked(None, "", codec, version, meta, state, state.completed)
+        # The decoder's parser and rules without building the state: a value that passes
+        # here decodes, so every state in a view decodes when it is read.
+        completed = check_action_state(value)
     except SerdeError as exc:
         return Checked(BadReason.VALUE, str(exc), codec, version, meta)
-    if decode:
-        return Checked(None, "", codec, version, meta, state)
-    return Checked(None, "", codec, version)
+    return Checked(None, "", codec, version, None, None, completed)
 
 
 def signature_problem(
@@ -323,24 +331,55 @@ def _intern(codec: str | None) -> str | None:
     return None if codec is None else sys.intern(codec)
 
 
-_CODECS: dict[bytes, str] = {}
+def _pairs(headers: Headers) -> Iterable[tuple[str, HeaderValue]]:
+    # ``type() is list`` first: an ABC isinstance check costs more than the rest of a read.
+    if type(headers) is list or not isinstance(headers, Mapping):
+        return headers or ()
+    return headers.items()
+
+
+_OURS = frozenset({HEADER_CODEC, HEADER_WRITER, HEADER_SCHEMA, HEADER_VERSION, HEADER_SIGNATURE})
+_UNSEEN: Any = object()
+# The codec named by each distinct set of our headers already read: a writer's records
+# share them, so a rebuild reads each set once.
+_VERDICTS: dict[tuple[tuple[str, HeaderValue], ...], str | None] = {}
 
 
 def _codec_of(headers: Headers) -> str | None:
-    # Without a secret only the codec header matters; reading just that one (and naming
-    # each distinct value once) keeps rebuild's per-state cost low.
+    # Without a secret only the codec matters, but every header of ours must still be
+    # readable: the verdict of RecordMeta.from_headers, which the decode path uses.
     if not headers:
         return None
-    pairs = headers.items() if isinstance(headers, Mapping) else headers
-    raw: HeaderValue = None
-    for name, header in pairs:
-        if name == HEADER_CODEC:
-            raw = header
-    if raw is None or isinstance(raw, str):
-        return _intern(raw)
-    codec = _CODECS.get(raw)
+    ours = tuple(pair for pair in _pairs(headers) if pair[0] in _OURS)
+    codec = _VERDICTS.get(ours, _UNSEEN)
+    if codec is _UNSEEN:
+        codec = _intern(RecordMeta.from_headers(ours).codec)
+        if len(_VERDICTS) < 256:
+            _VERDICTS[ours] = codec
+    return codec  # type: ignore[no-any-return]
+
+
+_CODEC_HEADERS: dict[str, HeaderList] = {}
+_NO_HEADERS: HeaderList = []
+
+
+def codec_headers(headers: Headers) -> HeaderList:
+    """What :func:`check_record` needs of ``headers`` without a secret: the codec header
+    alone, as a list shared by every record with the same codec (nothing mutates it), or
+    the headers themselves when one of ours cannot be read (the check then refuses the
+    record). A reader keeps this instead of a record's headers until the record is
+    checked, for the same verdict at a fraction of the memory."""
+    if not headers:
+        return _NO_HEADERS
+    try:
+        codec = _codec_of(headers)
+    except SerdeError:
+        return list(_pairs(headers))
     if codec is None:
-        codec = _intern(RecordMeta.from_headers([(HEADER_CODEC, raw)]).codec)
-        if codec is not None and len(_CODECS) < 64:
-            _CODECS[raw] = codec
-    return codec
+        return _NO_HEADERS
+    shared = _CODEC_HEADERS.get(codec)
+    if shared is None:
+        shared = [(HEADER_CODEC, codec.encode())]
+        if len(_CODEC_HEADERS) < 64:
+            _CODEC_HEADERS[codec] = shared
+    return shared

@@ -168,8 +168,9 @@ class FleetLoop:
         count = self.store.partition_count
         admin = self.store.admin
         rf = self.store.settings.replication_factor
-        admin.ensure_requests_topic(self.settings.requests, count, rf)
-        admin.ensure_requests_topic(self.settings.dead_letters, count, rf)
+        isr = self.store.settings.min_insync_replicas
+        for topic in (self.settings.requests, self.settings.dead_letters):
+            admin.ensure_requests_topic(topic, count, rf, min_insync_replicas=isr)
 
     # -- the consumer thread -----------------------------------------------------------
 

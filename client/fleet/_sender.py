@@ -67,8 +67,8 @@ class SenderSettings(KafkaConnection):
     topic (with the state topic's partition count)."""
     signing_secret: SecretStr | None = None
     """The workers' signing secret: state records read while waiting must verify."""
-    replication_factor: ReplicationFactor = 1
-    """Replicas of a requests topic created here."""
+    replication_factor: ReplicationFactor | None = None
+    """Replicas of a requests topic created here; None: min(3, brokers in the cluster)."""
 
     @model_validator(mode="after")
     def _distinct_topics(self) -> SenderSettings:

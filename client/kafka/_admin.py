@@ -1,11 +1,21 @@
 """The admin helper: the state topic's shape (created compacted when missing, checked when it
 exists), the shape of the topics partitioned like it (requests, dead letters), partition
-counts and end offsets."""
+counts and end offsets.
+
+Replication: a topic is created with ``replication_factor`` replicas, by default (None)
+``min(3, brokers in the metadata)``, and ``min.insync.replicas`` 2 when it has 3 or more
+(else the broker's default). An existing topic with fewer replicas or a lower
+``min.insync.replicas`` than that is refused with ``TopicConfigError``, as a wrong cleanup
+policy is: an ``acks=all`` write on it promises less than the settings say. Configure the
+weaker shape explicitly (``replication_factor=1``, ``min_insync_replicas=1``) to accept it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import IsolationLevel, KafkaError, KafkaException, TopicPartition
@@ -27,9 +37,29 @@ from actionstate.client.kafka._errors import (
 )
 from actionstate.client.kafka._settings import KafkaConnection, KafkaStoreSettings
 
-__all__ = ["KafkaAdmin"]
+__all__ = ["KafkaAdmin", "TopicShape"]
 
 _POLL_S = 0.05
+_MAX_AUTO_REPLICAS = 3
+_AUTO_MIN_ISR = 2
+# The broker's max.message.bytes counts a record batch with its log overhead (offset and
+# length, 12 bytes), as Kafka's own default of 1 MiB + 12 does; the producer's
+# message.max.bytes does not.
+_BATCH_OVERHEAD = 12
+
+
+@dataclass(frozen=True, slots=True)
+class TopicShape:
+    """What an existing topic looks like: its partitions, the fewest replicas any of them
+    has, and the configuration entries the project checks (None when the broker gave none)."""
+
+    partitions: int
+    replication_factor: int
+    cleanup_policy: str
+    min_insync_replicas: int | None
+    max_message_bytes: int | None
+
+
 _librdkafka_log = logging.getLogger("actionstate.client.kafka.librdkafka")
 
 
@@ -39,6 +69,8 @@ class KafkaAdmin:
 
     def __init__(self, conn: KafkaConnection, *, logger: logging.Logger | None = None) -> None:
         self._timeout = conn.timeout_s
+        # model_construct()-ed connections (the local broker's probe) may lack the field.
+        self._max_record_bytes: int | None = getattr(conn, "max_record_bytes", None)
         config = {**conn.kafka_config("admin"), "logger": logger or _librdkafka_log}
         self._client = new_client(AdminClient, config)
 
@@ -49,6 +81,18 @@ class KafkaAdmin:
         except KafkaException:
             return False
         return bool(metadata.brokers)
+
+    def broker_ids(self) -> list[int]:
+        """The ids of the brokers the cluster metadata names now (the live ones)."""
+        try:
+            metadata = self._client.list_topics(timeout=self._timeout)
+        except KafkaException as exc:
+            raise kafka_store_error(
+                exc,
+                "could not read the cluster metadata",
+                "check that the brokers in bootstrap_servers are reachable",
+            ) from exc
+        return sorted(int(b) for b in metadata.brokers)
 
     def partition_count(self, topic: str) -> int | None:
         """Partitions of ``topic`` (None when it does not exist), from fresh metadata."""
@@ -72,12 +116,15 @@ class KafkaAdmin:
     def ensure_topic(self, settings: KafkaStoreSettings) -> int:
         """Make sure the state topic exists with a usable shape; returns its partition count.
 
-        A missing topic is created with ``cleanup.policy=compact`` (unless ``create_topic``
-        is off). An existing topic must be compacted and have at least ``partitions``
-        partitions.
+        A missing topic is created with ``cleanup.policy=compact``, the replication of the
+        module docstring and ``max.message.bytes`` = ``max_record_bytes`` (unless
+        ``create_topic`` is off). An existing topic must be compacted, have at least
+        ``partitions`` partitions and be replicated as configured or better.
         """
         topic = settings.topic
         count = self.partition_count(topic)
+        replicas = self._replication(settings.replication_factor)
+        min_isr = _min_isr(replicas, settings.min_insync_replicas)
         if count is None:
             if not settings.create_topic:
                 raise TopicConfigError(
@@ -87,11 +134,13 @@ class KafkaAdmin:
             count = self._create(
                 topic,
                 partitions=settings.partitions,
-                replication_factor=settings.replication_factor,
+                replication_factor=replicas,
+                min_isr=min_isr,
                 policy="compact",
                 timeout=settings.timeout_s,
             )
-        policy = self._cleanup_policy(topic)
+        shape = self.topic_shape(topic)
+        policy = shape.cleanup_policy
         if policy != "compact":
             raise TopicConfigError(
                 f"topic {topic!r} has cleanup.policy={policy!r}, but the action-state journal "
@@ -105,21 +154,31 @@ class KafkaAdmin:
                 "configured: states would be routed to other partitions than other writers "
                 "use. Set partitions to at most the topic's count, or use another topic."
             )
+        _check_replication(topic, shape, replicas, min_isr)
         return count
 
     def ensure_requests_topic(
-        self, topic: str, partitions: int, replication_factor: int = 1, *, create: bool = True
+        self,
+        topic: str,
+        partitions: int,
+        replication_factor: int | None = None,
+        *,
+        create: bool = True,
+        min_insync_replicas: int | None = None,
     ) -> int:
         """Make sure a topic keyed by agent key beside the state topic (requests, dead
         letters) exists with exactly ``partitions`` partitions; returns the count.
 
-        A missing topic is created with ``cleanup.policy=delete`` (unless ``create`` is
-        off). An existing one must have ``partitions`` partitions and must not be
-        compacted (compaction would keep only the last request of each agent key).
+        A missing topic is created with ``cleanup.policy=delete`` and the replication of
+        the module docstring (None: automatic) (unless ``create`` is off). An existing one
+        must have ``partitions`` partitions, must not be compacted (compaction would keep
+        only the last request of each agent key) and must be replicated as configured.
         """
         if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
             raise ValueError(f"partitions must be an int >= 1, got {partitions!r}")
         count = self.partition_count(topic)
+        replicas = self._replication(replication_factor)
+        min_isr = _min_isr(replicas, min_insync_replicas)
         if count is None:
             if not create:
                 raise TopicConfigError(
@@ -129,7 +188,8 @@ class KafkaAdmin:
             count = self._create(
                 topic,
                 partitions=partitions,
-                replication_factor=replication_factor,
+                replication_factor=replicas,
+                min_isr=min_isr,
                 policy="delete",
                 timeout=self._timeout,
             )
@@ -142,7 +202,8 @@ class KafkaAdmin:
                 f"{partitions} partitions: another name, or delete {topic!r} once drained "
                 "and let it be created again (adding partitions moves agent keys)."
             )
-        policy = self._cleanup_policy(topic)
+        shape = self.topic_shape(topic)
+        policy = shape.cleanup_policy
         if "compact" in policy.split(","):
             raise TopicConfigError(
                 f"topic {topic!r} has cleanup.policy={policy!r}: compaction keeps only the "
@@ -150,7 +211,40 @@ class KafkaAdmin:
                 f"`kafka-configs --alter --entity-type topics --entity-name {topic} "
                 "--add-config cleanup.policy=delete`, or use another topic."
             )
+        _check_replication(topic, shape, replicas, min_isr)
         return count
+
+    def topic_shape(self, topic: str) -> TopicShape:
+        """The partitions, replication and checked configuration of an existing ``topic``."""
+        deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                metadata = self._client.list_topics(topic=topic, timeout=self._timeout)
+            except KafkaException as exc:
+                raise kafka_store_error(
+                    exc, f"could not read the metadata of topic {topic!r}"
+                ) from exc
+            described: Any = metadata.topics.get(topic)
+            if described is not None and described.error is None and described.partitions:
+                break
+            # On a cluster the broker asked may not know a topic created a moment ago.
+            if time.monotonic() > deadline:
+                raise StoreReadError(f"topic {topic!r} has no metadata to describe")
+            time.sleep(_POLL_S)
+        configs = self._configs(topic)
+        return TopicShape(
+            partitions=len(described.partitions),
+            replication_factor=min(len(p.replicas) for p in described.partitions.values()),
+            cleanup_policy=configs.get("cleanup.policy", ""),
+            min_insync_replicas=_int_or_none(configs.get("min.insync.replicas")),
+            max_message_bytes=_int_or_none(configs.get("max.message.bytes")),
+        )
+
+    def _replication(self, configured: int | None) -> int:
+        """The configured factor, or ``min(3, brokers)`` when it is None (automatic)."""
+        if configured is not None:
+            return configured
+        return max(1, min(_MAX_AUTO_REPLICAS, len(self.broker_ids())))
 
     def end_offsets(self, topic: str, partitions: list[int]) -> dict[int, int]:
         """The end offset of each partition, in one request.
@@ -176,30 +270,56 @@ class KafkaAdmin:
                     raise StoreReadError(
                         f"could not list the offsets of topic {topic!r}: {describe(exc)}"
                     ) from exc
+                # The request went to the leader (and epoch) librdkafka has cached: a fresh
+                # metadata request updates the cache, else a moved leader is asked forever.
+                self._refresh(topic)
             time.sleep(_POLL_S)
 
-    def _cleanup_policy(self, topic: str) -> str:
+    def _refresh(self, topic: str) -> None:
+        with contextlib.suppress(KafkaException):  # the next attempt reports what is wrong
+            self._client.list_topics(topic=topic, timeout=self._timeout)
+
+    def _configs(self, topic: str) -> dict[str, str]:
         resource = ConfigResource(ResourceType.TOPIC, topic)
-        try:
-            described = self._client.describe_configs([resource], request_timeout=self._timeout)
-            configs = described[resource].result()
-        except KafkaException as exc:
-            raise StoreReadError(
-                f"could not read the configuration of topic {topic!r}: {describe(exc)}"
-            ) from exc
-        entry = configs.get("cleanup.policy")
-        return "" if entry is None or entry.value is None else str(entry.value)
+        deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                described = self._client.describe_configs([resource], request_timeout=self._timeout)
+                configs = described[resource].result()
+                break
+            except KafkaException as exc:
+                # On a cluster the broker asked may not know a topic created a moment ago.
+                if not retriable(error_of(exc)) or time.monotonic() > deadline:
+                    raise StoreReadError(
+                        f"could not read the configuration of topic {topic!r}: {describe(exc)}"
+                    ) from exc
+            time.sleep(_POLL_S)
+        return {
+            name: str(entry.value) for name, entry in configs.items() if entry.value is not None
+        }
 
     def _create(
-        self, topic: str, *, partitions: int, replication_factor: int, policy: str, timeout: float
+        self,
+        topic: str,
+        *,
+        partitions: int,
+        replication_factor: int,
+        min_isr: int | None,
+        policy: str,
+        timeout: float,
     ) -> int:
         """Create ``topic``, wait for its leaders and return its partition count. A topic
         created concurrently by another client is no error: the caller checks its shape."""
+        config = {"cleanup.policy": policy}
+        if min_isr is not None:
+            config["min.insync.replicas"] = str(min_isr)
+        if self._max_record_bytes is not None:
+            config["max.message.bytes"] = str(self._max_record_bytes + _BATCH_OVERHEAD)
         new = NewTopic(
             topic,
             num_partitions=partitions,
             replication_factor=replication_factor,
-            config={"cleanup.policy": policy},
+            config=config,
         )
         future = self._client.create_topics(
             [new], operation_timeout=timeout, request_timeout=timeout
@@ -210,17 +330,16 @@ class KafkaAdmin:
             kafka_error = error_of(exc)
             if kafka_error is None or kafka_error.code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 shape = "compacted" if policy == "compact" else f"cleanup.policy={policy}"
+                isr = "" if min_isr is None else f", min.insync.replicas {min_isr}"
                 raise TopicConfigError(
                     f"could not create topic {topic!r} ({partitions} partitions, "
-                    f"replication factor {replication_factor}, {shape}): {describe(exc)}"
+                    f"replication factor {replication_factor}{isr}, {shape}): {describe(exc)}"
                 ) from exc
-        self._wait_for_leaders(topic)
-        count = self.partition_count(topic)
-        if count is None:
-            raise StoreReadError(f"topic {topic!r} was created but its metadata is missing")
-        return count
+        # The count from the metadata that showed the leaders: on a cluster, the next
+        # request may reach a broker that does not know the topic yet.
+        return self._wait_for_leaders(topic)
 
-    def _wait_for_leaders(self, topic: str) -> None:
+    def _wait_for_leaders(self, topic: str) -> int:
         timeout = self._timeout
         deadline = time.monotonic() + timeout
         while True:
@@ -231,9 +350,57 @@ class KafkaAdmin:
                 and metadata.partitions
                 and all(p.leader >= 0 for p in metadata.partitions.values())
             ):
-                return
+                return len(metadata.partitions)
             if time.monotonic() > deadline:
                 raise StoreReadError(
                     f"topic {topic!r} was created but has no leaders after {timeout}s"
                 )
             time.sleep(_POLL_S)
+
+
+def _min_isr(replicas: int, configured: int | None) -> int | None:
+    """The ``min.insync.replicas`` to create a topic with; None: the broker's default."""
+    if configured is not None:
+        if configured > replicas:
+            raise TopicConfigError(
+                f"min_insync_replicas={configured} is more than the {replicas} replicas: "
+                "every acks=all write would be refused. Lower it or raise replication_factor."
+            )
+        return configured
+    return _AUTO_MIN_ISR if replicas >= _MAX_AUTO_REPLICAS else None
+
+
+def _check_replication(topic: str, shape: TopicShape, replicas: int, min_isr: int | None) -> None:
+    """Refuse a topic replicated more weakly than configured (or unwritable)."""
+    fix = (
+        "Reassign its partitions (kafka-reassign-partitions) or use another topic; to accept "
+        "the weaker shape, configure it (replication_factor / min_insync_replicas, "
+        "ACTIONSTATE_REPLICATION_FACTOR / ACTIONSTATE_MIN_INSYNC_REPLICAS)."
+    )
+    if shape.replication_factor < replicas:
+        raise TopicConfigError(
+            f"topic {topic!r} has {shape.replication_factor} replica(s) per partition, fewer "
+            f"than the {replicas} configured: an acknowledged write can be lost with one "
+            f"broker. {fix}"
+        )
+    topic_isr = shape.min_insync_replicas or 1
+    if min_isr is not None and topic_isr < min_isr:
+        raise TopicConfigError(
+            f"topic {topic!r} has min.insync.replicas={topic_isr}, lower than the {min_isr} "
+            "configured: an acks=all write would be acknowledged by fewer replicas. Set "
+            f"`kafka-configs --alter --entity-type topics --entity-name {topic} --add-config "
+            f"min.insync.replicas={min_isr}`; {fix}"
+        )
+    if topic_isr > shape.replication_factor:
+        raise TopicConfigError(
+            f"topic {topic!r} has min.insync.replicas={topic_isr} but only "
+            f"{shape.replication_factor} replica(s): every acks=all write is refused. Lower "
+            "its min.insync.replicas or add replicas."
+        )
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except ValueError:
+        return None

@@ -4,12 +4,22 @@ a writer and the admin helper, and whether trying again can help."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from confluent_kafka import KafkaError, KafkaException
 
-from actionstate.client._errors import KafkaConfigError, StoreReadError, StoreWriteError
+from actionstate.client._errors import (
+    KafkaConfigError,
+    RecordTooLargeError,
+    StoreReadError,
+    StoreWriteError,
+)
+from actionstate.serde import HeaderList
+
+if TYPE_CHECKING:
+    from actionstate.client.kafka._settings import KafkaConnection
 
 T = TypeVar("T")
 
@@ -17,13 +27,16 @@ __all__ = [
     "FATAL_READ_CODES",
     "RETRIABLE_CODES",
     "ReadEvent",
+    "RecordLimits",
     "classify",
     "describe",
     "error_of",
     "kafka_store_error",
     "new_client",
     "read_error",
+    "record_size",
     "retriable",
+    "topic_limit_lookup",
     "write_error",
 ]
 
@@ -117,11 +130,97 @@ def read_error(message: str, err: KafkaError) -> StoreReadError:
     return error
 
 
+@dataclass
+class RecordLimits:
+    """The size limits a record meets on its way: the producer's ``message.max.bytes``
+    (checked by librdkafka before compression) and the topic's ``max.message.bytes``
+    (checked by the broker after compression), looked up once when first needed."""
+
+    producer: int
+    lookup_topic: Callable[[], int | None] = field(default=lambda: None, repr=False)
+    _topic: int | None = field(default=None, init=False, repr=False)
+    _looked_up: bool = field(default=False, init=False, repr=False)
+
+    def topic(self) -> int | None:
+        """The topic's limit in bytes, None when it could not be read."""
+        if not self._looked_up:
+            self._looked_up = True
+            try:
+                self._topic = self.lookup_topic()
+            except Exception:  # only an error message's detail depends on it
+                self._topic = None
+        return self._topic
+
+
+def topic_limit_lookup(conn: KafkaConnection, topic: str) -> Callable[[], int | None]:
+    """A lookup of ``topic``'s ``max.message.bytes``, made only if it is called (a record
+    the broker refused as too large), through an admin client of ``conn``."""
+
+    def lookup() -> int | None:
+        from actionstate.client.kafka._admin import KafkaAdmin  # imports this module
+
+        return KafkaAdmin(conn).topic_shape(topic).max_message_bytes
+
+    return lookup
+
+
+def record_size(
+    key: str | bytes | None, value: bytes | None, headers: HeaderList | None = None
+) -> int:
+    """A record's bytes before compression: key, value and headers (names and values)."""
+    size = len(value or b"") + len(key.encode() if isinstance(key, str) else key or b"")
+    for name, header in headers or ():
+        size += len(name) + len(header.encode() if isinstance(header, str) else header or b"")
+    return size
+
+
+def _too_large(
+    topic: str, skey: str, err: KafkaError, size: int, limits: RecordLimits, *, local: bool
+) -> RecordTooLargeError:
+    if local:
+        limit = limits.producer
+        message = (
+            f"the state record for key {skey!r} is {size} bytes, more than the producer's "
+            f"limit of {limit} bytes (max_record_bytes, checked before compression); nothing "
+            "was stored. Raise max_record_bytes (ACTIONSTATE_MAX_RECORD_BYTES) together with "
+            f"the topic's max.message.bytes, or keep the action's record smaller (fewer "
+            "durable calls per action)."
+        )
+    else:
+        limit = limits.topic() or 0
+        named = f"max.message.bytes={limit}" if limit else "max.message.bytes"
+        message = (
+            f"topic {topic!r} refused the state record for key {skey!r} ({size} bytes before "
+            f"compression): it is above the topic's {named} (checked after compression); "
+            "nothing was stored. Raise the topic's limit with `kafka-configs --alter "
+            f"--entity-type topics --entity-name {topic} --add-config "
+            f"max.message.bytes={limits.producer}`, or lower max_record_bytes "
+            "(ACTIONSTATE_MAX_RECORD_BYTES) to the topic's limit."
+        )
+    error = RecordTooLargeError(
+        message, topic=topic, key=skey, cause=err.str(), limit=limit, size=size
+    )
+    error.retriable = False
+    return error
+
+
 def write_error(
-    topic: str, key: str | bytes | None, err: KafkaError, timeout: float
+    topic: str,
+    key: str | bytes | None,
+    err: KafkaError,
+    timeout: float,
+    *,
+    size: int = 0,
+    limits: RecordLimits | None = None,
+    local: bool = False,
 ) -> StoreWriteError:
-    """The error for a write the broker did not acknowledge."""
+    """The error for a write the broker did not acknowledge; a record above a size limit
+    (``limits``, the record's ``size``) is a ``RecordTooLargeError`` naming the limit.
+    librdkafka gives the same code for its own limit (``local``: ``produce()`` refused the
+    record) and for the broker's (a delivery report)."""
     skey = key if isinstance(key, str) else repr(key)
+    if limits is not None and err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
+        return _too_large(topic, skey, err, size, limits, local=local)
     within = (
         f" within timeout_s={timeout:g}s (are the brokers reachable?)"
         if err.code() == KafkaError._MSG_TIMED_OUT

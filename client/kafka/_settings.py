@@ -11,10 +11,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from actionstate.serde import DEFAULT_CODEC, get_codec
 
 __all__ = [
+    "DEFAULT_MAX_RECORD_BYTES",
     "DEFAULT_TIMEOUT_S",
     "ClientValue",
+    "Compression",
     "KafkaConnection",
     "KafkaStoreSettings",
+    "MaxRecordBytes",
+    "MinInsyncReplicas",
     "Partitions",
     "ReplicationFactor",
     "Role",
@@ -24,11 +28,18 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_MAX_RECORD_BYTES = 8 * 1024 * 1024
+"""8 MiB: an action's record holds every call result, and Kafka's 1 MB default is reached
+after a few thousand durable calls."""
 
 ClientValue = str | int | float | bool
 TopicName = Annotated[str, Field(min_length=1, max_length=249, pattern=r"^[A-Za-z0-9._-]+$")]
 Partitions = Annotated[int, Field(ge=1)]
 ReplicationFactor = Annotated[int, Field(ge=1)]
+MinInsyncReplicas = Annotated[int, Field(ge=1)]
+# librdkafka's range for message.max.bytes.
+MaxRecordBytes = Annotated[int, Field(ge=1000, le=1_000_000_000)]
+Compression = Literal["none", "gzip", "snappy", "lz4", "zstd"]
 TimeoutS = Annotated[float, Field(gt=0, le=86_400)]
 
 # Settings the project's guarantees rest on; overriding them would silently weaken a write
@@ -108,6 +119,8 @@ def check_client_config(value: dict[str, ClientValue]) -> dict[str, ClientValue]
 _CONNECTION_FIELDS = (
     "bootstrap_servers",
     "timeout_s",
+    "max_record_bytes",
+    "compression",
     "security_protocol",
     "sasl_mechanism",
     "sasl_username",
@@ -143,6 +156,12 @@ class KafkaConnection(BaseSettings):
     timeout_s: TimeoutS = DEFAULT_TIMEOUT_S
     """Seconds any broker operation may take: a write not acknowledged within it raises
     ``StoreWriteError``; admin requests and a stalled read fail after it too."""
+    max_record_bytes: MaxRecordBytes = DEFAULT_MAX_RECORD_BYTES
+    """The largest record a producer sends (librdkafka's ``message.max.bytes``, checked
+    before compression); a topic the project creates gets it as ``max.message.bytes``. A
+    larger record fails with ``RecordTooLargeError``."""
+    compression: Compression = "lz4"
+    """The producers' ``compression.type``: state records are JSON that compresses well."""
     security_protocol: str | None = None
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
@@ -190,6 +209,10 @@ class KafkaConnection(BaseSettings):
         }
         config.update({k: v for k, v in security.items() if v is not None})
         other = _NOT_FOR[role]
+        if role == "producer":
+            # Before the passthrough properties: an explicit property wins over the settings.
+            config["compression.type"] = self.compression
+            config["message.max.bytes"] = self.max_record_bytes
         config.update({k: v for k, v in self.client_config.items() if k not in other})
         if role == "producer":
             config.update({"linger.ms": 0})
@@ -230,7 +253,12 @@ class KafkaStoreSettings(KafkaConnection):
 
     topic: TopicName
     partitions: Partitions = 64
-    replication_factor: ReplicationFactor = 1
+    replication_factor: ReplicationFactor | None = None
+    """Replicas of a topic the store creates; None: min(3, brokers in the cluster). An
+    existing topic with fewer is refused (``TopicConfigError``)."""
+    min_insync_replicas: MinInsyncReplicas | None = None
+    """The topic's ``min.insync.replicas``; None: 2 when the factor is 3 or more, else the
+    broker's default. An existing topic with fewer is refused (``TopicConfigError``)."""
     create_topic: bool = True
     signing_secret: SecretStr | None = None
     payload_codec: str = DEFAULT_CODEC

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator
 from typing import Any
@@ -13,7 +14,8 @@ from actionstate.client.kafka._reader import PartitionReader, ReadEnd
 from actionstate.client.kafka._settings import KafkaStoreSettings
 from actionstate.client.kafka._transactions import TransactionalWriter
 from actionstate.client.kafka._writer import KafkaWriter
-from actionstate.serde import HeaderList, RawRecord, VersionWatch
+from actionstate.serde import HeaderList, LogRecord, RawRecord, VersionWatch
+from actionstate.serde._records import codec_headers
 
 __all__ = ["KafkaStore"]
 
@@ -44,6 +46,7 @@ class KafkaStore(ViewStore):
         self._writer: KafkaWriter | TransactionalWriter = KafkaWriter(settings, self.topic)
         self._reader: PartitionReader | None = None
         self._owned: set[int] | None = None  # None: every partition is writable
+        self._warming: threading.Thread | None = None
 
     # -- ownership (a worker fleet) ----------------------------------------------------
 
@@ -218,10 +221,16 @@ class KafkaStore(ViewStore):
                 key = msg.key()
                 if key is None:
                     keyless.append(msg)
+                elif watch is None:
+                    # Only what the check reads, not the Message: a Message holds its
+                    # headers and topic name, about twice the memory of its value.
+                    latest[key] = LogRecord(
+                        key, msg.value(), codec_headers(msg.headers()), partition or 0, offset
+                    )
                 else:
-                    latest[key] = msg
-                    if watch is not None:
-                        watch.see(key, msg.headers())
+                    headers = msg.headers()
+                    latest[key] = LogRecord(key, msg.value(), headers, partition or 0, offset)
+                    watch.see(key, headers)
                 count += 1
         scan.records_read += count
         if watch is not None:
@@ -238,7 +247,19 @@ class KafkaStore(ViewStore):
         return iter(history)
 
     def _prepare_rebuild(self) -> None:
+        self._warm_writer()
         self._refresh_partitions()
+
+    def _warm_writer(self) -> None:
+        # The first write after a rebuild would otherwise pay for connecting and the
+        # idempotent producer id (~0.5 s); a fenced writer is warm once it claimed.
+        writer = self._writer
+        if self._warming is not None or not isinstance(writer, KafkaWriter):
+            return
+        self._warming = threading.Thread(
+            target=writer.warm, name=f"actionstate-warm-{self.topic}", daemon=True
+        )
+        self._warming.start()
 
     # -- lifecycle --------------------------------------------------------------------
 

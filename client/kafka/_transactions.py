@@ -27,7 +27,15 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from actionstate.client._errors import FencedError, PartitionNotOwnedError, StoreWriteError
-from actionstate.client.kafka._errors import describe, error_of, new_client, write_error
+from actionstate.client.kafka._errors import (
+    RecordLimits,
+    describe,
+    error_of,
+    new_client,
+    record_size,
+    topic_limit_lookup,
+    write_error,
+)
 from actionstate.client.kafka._settings import KafkaConnection
 from actionstate.serde import HeaderList
 
@@ -38,6 +46,7 @@ _librdkafka_log = logging.getLogger("actionstate.client.kafka.librdkafka")
 
 _FULL_QUEUE_WAIT_S = 0.005
 _RETRY_WAIT_S = 0.05
+_DELIVERY_SLICE_S = 0.1
 _MAX_PARALLEL_CLAIMS = 8
 
 # The broker (or librdkafka on its behalf) says another producer owns the transactional id.
@@ -83,6 +92,10 @@ class _Write:
     future: Future[int] = field(default_factory=Future)
     offset: int = -1
     error: KafkaError | None = None
+    refused: bool = False  # produce() refused it (above the producer's size limit)
+
+    def too_large(self) -> bool:
+        return self.error is not None and self.error.code() == KafkaError.MSG_SIZE_TOO_LARGE
 
 
 class _Partition:
@@ -142,13 +155,20 @@ class _Partition:
 
     def _commit(self, batch: list[_Write]) -> None:
         producer = self._producer
-        topic = self._writer.topic
         try:
             producer.begin_transaction()
             for write in batch:
                 self._produce(write)
         except KafkaException as exc:
             self._fail(batch, exc, unknown=False)
+            return
+        try:
+            refused = self._deliver(batch)
+        except KafkaException as exc:  # fenced (fatal) while waiting: not committed
+            self._fail(batch, exc, unknown=False)
+            return
+        if refused is not None:
+            self._fail(batch, KafkaException(refused), unknown=False)
             return
         failed = self._resume(producer.commit_transaction, self._writer.timeout)
         if failed is not None:
@@ -158,13 +178,27 @@ class _Partition:
         self.commits += 1
         for write in batch:
             if write.error is not None or write.offset < 0:
-                # Not expected after a successful commit; never report a write it did not make.
+                # A record refused as too large was never sent; any other failure is not
+                # expected after a successful commit: never report a write it did not make.
                 cause = write.error or KafkaError(KafkaError._FAIL, "no delivery report")
-                write.future.set_exception(
-                    write_error(topic, write.skey, cause, self._writer.timeout)
-                )
+                write.future.set_exception(self._writer.error(write, cause))
             else:
                 write.future.set_result(write.offset)
+
+    def _deliver(self, batch: list[_Write]) -> KafkaError | None:
+        """Wait (up to the timeout) for the batch's delivery reports, as the commit would;
+        the error of a record the broker refused as too large, if one was. The commit would
+        wait out its whole timeout instead: the records behind a refused one are never sent
+        until the transaction is aborted."""
+        producer = self._producer
+        deadline = time.monotonic() + self._writer.timeout
+        while True:
+            for write in batch:
+                if write.too_large() and not write.refused:
+                    return write.error
+            if not len(producer) or time.monotonic() >= deadline:
+                return None
+            producer.flush(_DELIVERY_SLICE_S)
 
     def _produce(self, write: _Write) -> None:
         def done(err: KafkaError | None, msg: Message) -> None:
@@ -185,6 +219,13 @@ class _Partition:
                 return
             except BufferError:
                 self._producer.poll(_FULL_QUEUE_WAIT_S)
+            except KafkaException as exc:
+                err = error_of(exc)
+                if err is None or err.code() != KafkaError.MSG_SIZE_TOO_LARGE:
+                    raise
+                # Only this record fails; the others of the transaction still commit.
+                write.error, write.refused = err, True
+                return
 
     def _resume(self, call: Callable[[float], None], within: float | None) -> KafkaException | None:
         """Call a transactional API (``commit_transaction``, ``abort_transaction``) until it
@@ -213,6 +254,18 @@ class _Partition:
         err = error_of(exc)
         if _fenced(err):
             self._fence(describe(exc), batch)
+            return
+        refused = [w for w in batch if w.too_large() and not w.refused]
+        if refused and not unknown and self._renew():
+            # Only the records the broker refused as too large fail; the others of the
+            # aborted transaction (none of them stored) go again in a new one.
+            for write in refused:
+                write.future.set_exception(self._writer.error(write, write.error or exc.args[0]))
+            rest = [w for w in batch if w not in refused]
+            for write in rest:
+                write.error, write.offset = None, -1
+            if rest and self.fenced is None:
+                self._commit(rest)
             return
         topic, timeout = self._writer.topic, self._writer.timeout
         cause = err or KafkaError(KafkaError._FAIL, str(exc))
@@ -247,6 +300,25 @@ class _Partition:
                 self.partition,
                 describe(ended),
             )
+
+    def _renew(self) -> bool:
+        """Abort the transaction and replace the producer: a record the broker refused
+        still used up a sequence number, and only a new epoch (a new ``init_transactions``
+        of the same id) starts the sequence again. False when that failed."""
+        ended = self._resume(self._producer.abort_transaction, None)
+        if ended is not None:
+            return False
+        try:
+            self._producer = self._writer.new_producer(self.partition)
+        except StoreWriteError as exc:
+            _log.warning(
+                "renewing the producer of %s[%d] failed: %s",
+                self._writer.topic,
+                self.partition,
+                exc,
+            )
+            return False
+        return True
 
     def _fence(self, cause: str, batch: list[_Write]) -> None:
         fenced = self._writer.fenced_error(self.partition, cause)
@@ -283,6 +355,10 @@ class TransactionalWriter:
         # A write waits for the commit in flight, then for its own: both bounded by timeout.
         self._wait_s = 2 * self.timeout + 5
         self._conn = conn
+        self._limits = RecordLimits(
+            producer=int(conn.kafka_config("producer")["message.max.bytes"]),
+            lookup_topic=topic_limit_lookup(conn, topic),
+        )
         self._fenced_cb = on_fenced
         self._lock = threading.Lock()
         self._partitions: dict[int, _Partition] = {}
@@ -308,7 +384,7 @@ class TransactionalWriter:
         if not todo:
             return
         with ThreadPoolExecutor(min(_MAX_PARALLEL_CLAIMS, len(todo))) as pool:
-            producers = list(pool.map(self._init, todo))
+            producers = list(pool.map(self.new_producer, todo))
         with self._lock:
             for p, producer in zip(todo, producers, strict=True):
                 old = self._partitions.get(p)
@@ -319,7 +395,8 @@ class TransactionalWriter:
     def _stale(self, partition: int) -> bool:
         return self._partitions[partition].fenced is not None
 
-    def _init(self, partition: int) -> Producer:
+    def new_producer(self, partition: int) -> Producer:
+        """A transactional producer owning ``partition`` (earlier owners fenced)."""
         tid = transactional_id(self.id_prefix, self.topic, partition)
         config: dict[str, Any] = {
             **self._conn.kafka_config("producer", transactional_id=tid),
@@ -420,6 +497,18 @@ class TransactionalWriter:
             part.close()
 
     # -- errors ------------------------------------------------------------------------
+
+    def error(self, write: _Write, err: KafkaError) -> StoreWriteError:
+        """The error of one write that failed with ``err`` (a size limit named, if one)."""
+        return write_error(
+            self.topic,
+            write.skey,
+            err,
+            self.timeout,
+            size=record_size(write.skey, write.value, write.headers),
+            limits=self._limits,
+            local=write.refused,
+        )
 
     def on_fenced(self, partition: int) -> None:
         """Note that ``partition`` was fenced (called from its commit thread)."""

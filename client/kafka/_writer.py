@@ -20,7 +20,13 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from actionstate.client._errors import StoreWriteError
-from actionstate.client.kafka._errors import new_client, write_error
+from actionstate.client.kafka._errors import (
+    RecordLimits,
+    new_client,
+    record_size,
+    topic_limit_lookup,
+    write_error,
+)
 from actionstate.client.kafka._settings import KafkaConnection
 from actionstate.serde import HeaderList
 
@@ -64,6 +70,10 @@ class KafkaWriter:
         }
         # librdkafka fails each write after this (message.timeout.ms); closing waits as long.
         self._timeout = conn.timeout_s
+        self._limits = RecordLimits(
+            producer=int(self._config["message.max.bytes"]),
+            lookup_topic=topic_limit_lookup(conn, topic),
+        )
         self._lock = threading.Lock()
         self._sync: Producer | None = None
         self._async: Producer | None = None
@@ -170,7 +180,21 @@ class KafkaWriter:
                 self.topic, value, key=skey, partition=partition, headers=headers, on_delivery=done
             )
         except KafkaException as exc:
-            raise write_error(self.topic, skey, exc.args[0], self._timeout) from exc
+            raise self._error(skey, value, headers, exc.args[0], local=True) from exc
+
+    def _error(
+        self,
+        skey: str | bytes | None,
+        value: bytes | None,
+        headers: HeaderList,
+        err: KafkaError,
+        *,
+        local: bool = False,
+    ) -> StoreWriteError:
+        size = record_size(skey, value, headers)
+        return write_error(
+            self.topic, skey, err, self._timeout, size=size, limits=self._limits, local=local
+        )
 
     def _produce_blocking(
         self,
@@ -205,7 +229,7 @@ class KafkaWriter:
             producer.poll(_SLICE_S)
         err, offset = outcome[0]
         if err is not None:
-            raise write_error(self.topic, skey, err, self._timeout)
+            raise self._error(skey, value, headers, err)
         return offset
 
     def write_all(
@@ -213,20 +237,21 @@ class KafkaWriter:
     ) -> list[tuple[str, StoreWriteError | None]]:
         """Write several records at once; each key with its error, None when acknowledged."""
         producer = self._sync_producer()
-        pending: list[tuple[str, list[Outcome]]] = []
+        pending: list[tuple[tuple[str, bytes | None, HeaderList], list[Outcome]]] = []
         results: list[tuple[str, StoreWriteError | None]] = []
-        for skey, value, headers in records:
+        for record in records:
+            skey, value, headers = record
             try:
                 pending.append(
-                    (skey, self._produce_blocking(producer, partition, skey, value, headers))
+                    (record, self._produce_blocking(producer, partition, skey, value, headers))
                 )
             except StoreWriteError as exc:
                 results.append((skey, exc))
-        for skey, outcome in pending:
+        for (skey, value, headers), outcome in pending:
             while not outcome:
                 producer.poll(_SLICE_S)
             err = outcome[0][0]
-            error = None if err is None else write_error(self.topic, skey, err, self._timeout)
+            error = None if err is None else self._error(skey, value, headers, err)
             results.append((skey, error))
         return results
 
@@ -251,8 +276,18 @@ class KafkaWriter:
                 await asyncio.sleep(_FULL_QUEUE_WAIT_S)
         err, offset = await future
         if err is not None:
-            raise write_error(self.topic, skey, err, self._timeout)
+            raise self._error(skey, value, headers, err)
         return offset
+
+    def warm(self) -> None:
+        """Connect both producers and fetch the topic's partition leaders now, so the first
+        write does not wait for them (nor for the idempotent producer id, asked for on
+        connecting). Best effort: a failure is left for the writes to report."""
+        try:
+            for producer in (self._sync_producer(), self._async_producer()):
+                producer.list_topics(self.topic, timeout=self._timeout)
+        except (KafkaException, StoreWriteError) as exc:
+            _log.debug("warming the producers of topic %s failed: %s", self.topic, exc)
 
     def close(self) -> None:
         """Wait (up to the close timeout) for writes in flight, then stop."""

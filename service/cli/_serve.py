@@ -58,7 +58,31 @@ def serve_command(
         str | None,
         typer.Option(
             envvar="ACTIONSTATE_TOKEN",
-            help="Bearer token every request must carry; required off loopback.",
+            help="Bearer token every request must carry; required off loopback. Visible in "
+            "the process list: prefer --token-file.",
+        ),
+    ] = None,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="ACTIONSTATE_TOKEN_FILE",
+            help="File holding the bearer token (read at start, whitespace stripped; "
+            "keep it chmod 600).",
+        ),
+    ] = None,
+    max_body_bytes: Annotated[
+        int | None,
+        typer.Option(
+            help="Largest request body served; larger get a 413 [default: the record "
+            "limit, max_record_bytes: 8 MiB]."
+        ),
+    ] = None,
+    ready_max_lag_s: Annotated[
+        float | None,
+        typer.Option(
+            "--ready-max-lag",
+            help="Seconds the view may go unconfirmed (broker unreachable, follower "
+            "behind) before /readyz answers 503 [default: 15].",
         ),
     ] = None,
     partitions: Annotated[
@@ -84,6 +108,9 @@ def serve_command(
         "host": host,
         "port": port,
         "token": token,
+        "token_file": token_file,
+        "max_body_bytes": max_body_bytes,
+        "ready_max_lag_s": ready_max_lag_s,
         "partitions": partitions,
         "data_dir": data_dir,
     }

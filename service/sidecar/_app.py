@@ -7,7 +7,6 @@ naming the problem, never a 500. Writes answer only after the broker acknowledge
 from __future__ import annotations
 
 import asyncio
-import bisect
 import time
 from typing import Annotated, Any
 
@@ -42,20 +41,21 @@ from actionstate.service.sidecar._api import (
 )
 from actionstate.service.sidecar._http import (
     BearerAuth,
+    BodyLimit,
+    CountClientErrors,
     error_response,
     install_error_handlers,
     json_response,
     openapi_builder,
 )
 from actionstate.service.sidecar._runtime import Sidecar
-from actionstate.service.sidecar._view import LiveState, Tombstone, sort_key
+from actionstate.service.sidecar._view import LiveState, Tombstone, pending_calls
 from actionstate.service.sidecar._wire import (
     META_PARAMETERS,
     STARTS_PATTERN,
     TOMBSTONE_PARAMETERS,
     check_key,
     cursor_position,
-    matches,
     record_meta,
     snapshot_lines,
     state_json,
@@ -76,9 +76,10 @@ StateKeyPath = Annotated[
         json_schema_extra={"pattern": STATE_KEY_PATTERN},
     ),
 ]
-# 400, 414 and 431 also come from the HTTP layer (SidecarHttpProtocol), for any operation.
+# 400, 414 and 431 also come from the HTTP layer (SidecarHttpProtocol), and 413 from the
+# body limit (BodyLimit), for any operation.
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (400, 401, 404, 409, 414, 422, 431, 503)
+    code: {"model": ErrorOut} for code in (400, 401, 404, 409, 413, 414, 422, 431, 503)
 }
 
 
@@ -92,9 +93,12 @@ def create_app(sidecar: Sidecar) -> FastAPI:
     install_error_handlers(app)
     _routes(app, sidecar)
     app.openapi = openapi_builder(app)  # type: ignore[method-assign]
+    # The last added runs first: count every 4xx, then authenticate, then limit the body.
+    app.add_middleware(BodyLimit, max_bytes=sidecar.settings.body_limit)
     token = sidecar.settings.token_value
     if token is not None:
         app.add_middleware(BearerAuth, token=token)
+    app.add_middleware(CountClientErrors, counter=sidecar.metrics.http_errors)
     return app
 
 
@@ -104,7 +108,9 @@ def _routes(app: FastAPI, sidecar: Sidecar) -> None:  # noqa: PLR0915 - one rout
 
     @app.get("/healthz", tags=["health"], responses=_ERRORS)
     async def healthz() -> Response:
-        """200 while the process and its view follower run."""
+        """Liveness: 200 while the process serves and its view follower runs; 503 once
+        the follower died (it does not restart: restart the process). A broker away does
+        not fail it (a restart would not help); ``/readyz`` says so."""
         follower = sidecar.follower
         if not follower.alive:
             return error_response(
@@ -114,13 +120,14 @@ def _routes(app: FastAPI, sidecar: Sidecar) -> None:  # noqa: PLR0915 - one rout
 
     @app.get("/readyz", tags=["health"], responses=_ERRORS)
     async def readyz() -> Response:
-        """200 once the view caught up with the topic, 503 before."""
-        follower = sidecar.follower
-        if not follower.ready:
-            return error_response(
-                503, "not_ready", f"catching up with the topic: {follower.lag()} records behind"
-            )
-        return json_response({"ready": True, "lag": follower.lag()})
+        """Readiness: 200 while the view is current with the topic; 503 with a reason
+        (``not_ready``: first catch-up; ``lagging``; ``broker_unreachable``;
+        ``follower_stopped``) when it was not confirmed current within the sidecar's
+        ``ready_max_lag_s``, and 200 again once it is."""
+        verdict = sidecar.readiness.verdict()
+        if not verdict.ready:
+            return error_response(503, verdict.code, verdict.detail)
+        return json_response({"ready": True, "lag": sidecar.follower.lag()})
 
     @app.get("/metrics", tags=["health"], response_class=Response, responses=_ERRORS)
     async def metrics_text() -> Response:
@@ -140,7 +147,7 @@ def _routes(app: FastAPI, sidecar: Sidecar) -> None:  # noqa: PLR0915 - one rout
             {
                 "topic": sidecar.settings.topic,
                 "partitions": sidecar.journal.partitions,
-                "ready": follower.ready,
+                "ready": sidecar.readiness.verdict().ready,
                 "lag": follower.lag(),
                 "records_read": view.records_read,
                 "states_live": len(view),
@@ -190,22 +197,10 @@ def _routes(app: FastAPI, sidecar: Sidecar) -> None:  # noqa: PLR0915 - one rout
         """
         if agent_key is not None:
             _check_agent_key(agent_key)
-        keys = view.sorted_keys(agent_key)
-        start = (
-            0
-            if cursor is None
-            else bisect.bisect_right(keys, cursor_position(cursor), key=sort_key)
-        )
-        items: list[dict[str, Any]] = []
-        next_cursor = None
-        for skey in keys[start:]:
-            entry = view.get(skey)
-            if entry is None or not matches(entry, status):
-                continue
-            if len(items) == limit:
-                next_cursor = items[-1]["state_key"]
-                break
-            items.append(state_json(entry))
+        after = None if cursor is None else cursor_position(cursor)
+        page, more = view.page(agent_key=agent_key, status=status, after=after, limit=limit)
+        items = [state_json(entry) for entry in page]
+        next_cursor = page[-1].key if more and page else None
         return json_response({"items": items, "next_cursor": next_cursor})
 
     @app.put(
@@ -233,7 +228,7 @@ def _routes(app: FastAPI, sidecar: Sidecar) -> None:  # noqa: PLR0915 - one rout
         a token) signs unsigned records for its authenticated callers, refuses
         signatures it cannot verify, and refuses a version not above the key's (409).
         """
-        agent_key, seq = check_key(state_key)
+        agent_key, _seq = check_key(state_key)
         signed = request.headers.get(HTTP_HEADER_SIGNATURE) is not None
         value, state = await validated_body(request, keep_bytes=signed)
         meta = record_meta(request, state_key, value, sidecar.secret, view.version(state_key))
@@ -241,7 +236,9 @@ def _routes(app: FastAPI, sidecar: Sidecar) -> None:  # noqa: PLR0915 - one rout
         partition, offset = await sidecar.journal.write(agent_key, state_key, value, meta)
         metrics.write_latency.labels("put").observe(time.perf_counter() - started)
         view.apply_write(
-            LiveState(state_key, agent_key, seq, state, value, meta, partition, offset)
+            LiveState(
+                state_key, value, meta, partition, offset, state.completed, pending_calls(state)
+            )
         )
         return json_response({"state_key": state_key, "partition": partition, "offset": offset})
 
@@ -264,7 +261,7 @@ def _routes(app: FastAPI, sidecar: Sidecar) -> None:  # noqa: PLR0915 - one rout
         started = time.perf_counter()
         partition, offset = await sidecar.journal.delete(agent_key, state_key, meta)
         metrics.write_latency.labels("delete").observe(time.perf_counter() - started)
-        view.apply_delete(Tombstone(state_key, agent_key, partition, offset, meta))
+        view.apply_delete(Tombstone(state_key, partition, offset, meta))
         return json_response(
             {"state_key": state_key, "partition": partition, "offset": offset, "existed": existed}
         )
@@ -288,7 +285,7 @@ def _routes(app: FastAPI, sidecar: Sidecar) -> None:  # noqa: PLR0915 - one rout
                 started = time.perf_counter()
                 partition, offset = await sidecar.journal.delete(body.agent_key, skey, meta)
                 metrics.write_latency.labels("delete").observe(time.perf_counter() - started)
-                view.apply_delete(Tombstone(skey, body.agent_key, partition, offset, meta))
+                view.apply_delete(Tombstone(skey, partition, offset, meta))
 
         await asyncio.gather(*(one(k) for k in keys))
         return json_response(
@@ -356,7 +353,8 @@ def _routes(app: FastAPI, sidecar: Sidecar) -> None:  # noqa: PLR0915 - one rout
             raise ApiError(
                 503, "view_behind", f"the view did not reach the topic's end in {timeout}s"
             )
-        entries, tombs, bad, records_read = view.snapshot(plan)
+        # O(states): off the event loop, which keeps serving meanwhile.
+        entries, tombs, bad, records_read = await anyio.to_thread.run_sync(view.snapshot, plan)
         lines = snapshot_lines(records_read, sorted(plan), bad, entries, tombs)
         return StreamingResponse(lines, media_type="application/x-ndjson")
 

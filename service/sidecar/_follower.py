@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import cast
 
 from actionstate.client import StoreReadError
@@ -37,9 +37,17 @@ class ViewFollower:
     It reads through a :class:`PartitionReader` on ``conn`` (offsets are never committed).
     """
 
-    def __init__(self, conn: KafkaConnection, topic: str, view: MaterializedView) -> None:
+    def __init__(
+        self,
+        conn: KafkaConnection,
+        topic: str,
+        view: MaterializedView,
+        *,
+        on_ready: Callable[[], None] | None = None,
+    ) -> None:
         self.topic = topic
         self.view = view
+        self._on_ready = on_ready
         self._timeout = conn.timeout_s
         self._reader = PartitionReader(conn, topic, purpose="sidecar")
         self._stop = threading.Event()
@@ -52,6 +60,7 @@ class ViewFollower:
         self.partitions: list[int] = []
         self.started_at = time.monotonic()
         self.caught_up_seconds: float | None = None
+        self.ready_at: float | None = None  # monotonic
         self.error: str | None = None
 
     def start(self, ends: Mapping[int, int]) -> None:
@@ -86,6 +95,11 @@ class ViewFollower:
                 timeout,
             )
 
+    def reached(self, offsets: Mapping[int, int]) -> bool:
+        """Whether every partition in ``offsets`` was read up to its offset."""
+        positions = self._positions
+        return all(positions.get(p, 0) >= o for p, o in offsets.items())
+
     def lag(self) -> int:
         """Records between the view's position and the last known high watermarks."""
         return sum(max(0, self._highs.get(p, 0) - pos) for p, pos in self._positions.items())
@@ -94,6 +108,13 @@ class ViewFollower:
     def alive(self) -> bool:
         """Whether the following thread runs."""
         return self._thread is not None and self._thread.is_alive()
+
+    def abandon(self, reason: str) -> None:
+        """Stop following for good because of ``reason`` (the topic is gone): the
+        follower counts as dead, with ``reason`` as its error."""
+        self.error = reason
+        _log.error("the view follower of topic %s stops: %s", self.topic, reason)
+        self._stop.set()
 
     def stop(self) -> None:
         """Stop the thread and close the reader."""
@@ -104,8 +125,11 @@ class ViewFollower:
 
     def _mark_ready(self) -> None:
         if not self._ready.is_set():
-            self.caught_up_seconds = time.monotonic() - self.started_at
+            self.ready_at = time.monotonic()
+            self.caught_up_seconds = self.ready_at - self.started_at
             self._ready.set()
+            if self._on_ready is not None:
+                self._on_ready()
 
     def _advance(self, p: int, position: int) -> None:
         if position > self._positions.get(p, 0):

@@ -5,7 +5,9 @@ request head and the API's JSON error shape for requests refused before the app 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
+from prometheus_client import Counter
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from actionstate.service._errors import ServiceError
@@ -47,6 +49,13 @@ class SidecarHttpProtocol(HttpToolsProtocol):
 
     _refusal: _Refusal | None = None
     _header_bytes = 0
+    client_errors: ClassVar[Counter | None] = None
+    """Where refusals are counted, by status (set by :meth:`counting_into`)."""
+
+    @classmethod
+    def counting_into(cls, counter: Counter) -> type[SidecarHttpProtocol]:
+        """This protocol, counting its refusals in ``counter`` (one sidecar's metric)."""
+        return type(cls.__name__, (cls,), {"client_errors": counter})
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -77,6 +86,8 @@ class SidecarHttpProtocol(HttpToolsProtocol):
 
     def send_400_response(self, msg: str) -> None:
         refusal = self._refusal or _NOT_HTTP
+        if self.client_errors is not None:
+            self.client_errors.labels(str(refusal.status)).inc()
         response = error_response(refusal.status, refusal.code, refusal.detail)
         head = [STATUS_LINE[refusal.status]]
         for name, value in [

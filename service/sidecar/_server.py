@@ -54,7 +54,7 @@ class SidecarServer:
             access_log=False,
             lifespan="off",
             server_header=False,
-            http=SidecarHttpProtocol,
+            http=SidecarHttpProtocol.counting_into(self.sidecar.metrics.http_errors),
         )
 
     def start(self, timeout: float = 30.0) -> str:

@@ -34,9 +34,8 @@ from actionstate.serde import (
     split_state_key,
     verify_record,
 )
-from actionstate.service.inspect import StatusFilter
 from actionstate.service.sidecar._api import ApiError
-from actionstate.service.sidecar._view import BadSample, LiveState, Tombstone, sort_key
+from actionstate.service.sidecar._view import BadSample, LiveState, Tombstone
 
 __all__ = [
     "META_PARAMETERS",
@@ -44,7 +43,6 @@ __all__ = [
     "TOMBSTONE_PARAMETERS",
     "check_key",
     "cursor_position",
-    "matches",
     "record_meta",
     "snapshot_lines",
     "state_json",
@@ -117,7 +115,7 @@ def check_key(skey: str) -> tuple[str, int]:
         ) from None
 
 
-def cursor_position(cursor: str) -> tuple[str, int, str]:
+def cursor_position(cursor: str) -> str:
     """Where a listing continues: after the state key ``cursor`` (present or not)."""
     try:
         split_state_key(cursor)
@@ -127,23 +125,17 @@ def cursor_position(cursor: str) -> tuple[str, int, str]:
             "invalid_cursor",
             f"cursor {cursor[:80]!r} is not a state key: pass the next_cursor of a page",
         ) from None
-    return sort_key(cursor)
-
-
-def matches(entry: LiveState, status: StatusFilter | None) -> bool:
-    """Whether a live state passes a ``status`` filter."""
-    if status is None:
-        return True
-    return status.admits(completed=entry.state.completed, pending_calls=entry.pending_calls)
+    return cursor
 
 
 def state_json(entry: LiveState) -> dict[str, Any]:
     """A live state as the API shows it (``StateOut``), the record embedded as stored."""
     meta = entry.meta
+    agent_key, seq = split_state_key(entry.key)
     return {
         "state_key": entry.key,
-        "agent_key": entry.agent_key,
-        "seq": entry.seq,
+        "agent_key": agent_key,
+        "seq": seq,
         "partition": entry.partition,
         "offset": entry.offset,
         "codec": meta.codec,
@@ -151,7 +143,7 @@ def state_json(entry: LiveState) -> dict[str, Any]:
         "schema_version": meta.schema,
         "version": meta.version,
         "signature": meta.signature,
-        "completed": entry.state.completed,
+        "completed": entry.completed,
         "pending_calls": entry.pending_calls,
         "record": orjson.Fragment(entry.value),
     }

@@ -6,13 +6,21 @@ import time
 import uuid
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
-__all__ = ["committed_offsets", "delete_topics", "raw_producer", "read_raw"]
+__all__ = [
+    "committed_offsets",
+    "delete_topics",
+    "raw_producer",
+    "read_raw",
+    "set_topic_config",
+]
 
 
-def read_raw(bootstrap: str, topic: str) -> list[Message]:
-    """Every record of ``topic``, straight from the broker."""
+def read_raw(bootstrap: str, topic: str, *, isolation: str | None = None) -> list[Message]:
+    """Every record of ``topic``, straight from the broker. ``isolation``: the consumer's
+    ``isolation.level`` (librdkafka's default is ``read_committed``: records of aborted or
+    still open transactions are not read, and a partition ends at its last stable offset)."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     partitions = admin.list_topics(topic=topic, timeout=10).topics[topic].partitions
     consumer = Consumer(
@@ -21,6 +29,7 @@ def read_raw(bootstrap: str, topic: str) -> list[Message]:
             "group.id": f"raw-{uuid.uuid4()}",
             "enable.auto.commit": False,
             "enable.partition.eof": True,
+            **({} if isolation is None else {"isolation.level": isolation}),
         }
     )
     consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
@@ -69,3 +78,14 @@ def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int) -
         }
     finally:
         consumer.close()
+
+
+def set_topic_config(bootstrap: str, topic: str, config: dict[str, str]) -> None:
+    """Set topic configs of ``topic`` (incremental: other configs keep their values)."""
+    entries = [
+        ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in config.items()
+    ]
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=entries)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result(timeout=30)

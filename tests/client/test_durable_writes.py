@@ -9,6 +9,8 @@ another path's slots) must be undone when its write raises, sync and async.
 from __future__ import annotations
 
 import asyncio
+import base64
+import random
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -34,7 +36,8 @@ KEY = "order-1"
 SEQ = 0
 ACTION = "charge"
 LIMIT = 10_000
-BIG = "x" * (3 * LIMIT)
+# Random text, so that producer compression cannot bring it under LIMIT.
+BIG = base64.b64encode(random.Random(0).randbytes(3 * LIMIT)).decode()
 MODES = ["sync", "async"]
 
 

@@ -29,7 +29,7 @@ from confluent_kafka import Consumer, TopicPartition
 from actionstate.client import KafkaStore
 from actionstate.client._runs import stored_output
 from actionstate.client.fleet import RequestSender, SentRequest
-from actionstate.serde import ActionState, decode_action_state, partition_for
+from actionstate.serde import ActionState, SerdeError, decode_action_state, partition_for
 from tests._support import assert_eventually, kafka, read_topic
 from tests._support.kafka import delete_topics
 from tests.fleet.ledger_app import LEDGER
@@ -219,6 +219,7 @@ class Fleet:
         self.partitions = partitions
         self.workers: list[WorkerProcess] = []
         self._senders: list[RequestSender] = []
+        self.bad_records = False  # the test wrote bad records: states() skips them
 
     @property
     def dead_letters(self) -> str:
@@ -322,13 +323,18 @@ class Fleet:
         return sender
 
     def states(self) -> dict[str, ActionState | None]:
-        """The last record of each state key on the state topic (None: a tombstone)."""
+        """The last record of each state key on the state topic (None: a tombstone); with
+        ``bad_records`` set, records that do not decode are skipped, else they raise."""
         out: dict[str, ActionState | None] = {}
         for raw in read_topic(self.bootstrap, self.state_topic):
             key = raw.key()
             assert key is not None
             value = raw.value()
-            out[key.decode()] = None if value is None else decode_action_state(value)
+            try:
+                out[key.decode()] = None if value is None else decode_action_state(value)
+            except (SerdeError, UnicodeDecodeError):
+                if not self.bad_records:
+                    raise
         return out
 
     def completed(self, sent: Iterable[SentRequest]) -> dict[str, Any]:
@@ -404,12 +410,19 @@ class Fleet:
 
 
 def check_outcomes(
-    fleet: Fleet, sent: Sequence[SentRequest], *, shipped_at_most: int | None = None
+    fleet: Fleet,
+    sent: Sequence[SentRequest],
+    *,
+    shipped_at_most: int | None = None,
+    pruned: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The invariants of every fleet test, on the final topic and the ledger: each request
     of ``sent`` has a completed state with its receipt (none lost), ``pay`` (reconciled)
-    happened exactly once for it, ``ship`` at least once. The outputs by state key."""
-    outputs = fleet.completed(sent)
+    happened exactly once for it, ``ship`` at least once. The outputs by state key.
+
+    ``pruned``: the outputs, by state key, of requests whose completed states the test saw
+    and then pruned (their tombstones replace them on the topic)."""
+    outputs = {**(pruned or {}), **fleet.completed(sent)}
     missing = [str(s.request_id) for s in sent if s.state_key not in outputs]
     assert not missing, f"{len(missing)} requests lost: {missing[:10]}\n{fleet.tails()}"
     entries = fleet.ledger()
@@ -451,14 +464,22 @@ def end_offsets(fleet: Fleet, topic: str | None = None) -> dict[int, int]:
 
 
 class Flow:
-    """Requests sent in the background, ``batch`` every ``interval`` seconds, over ``keys``,
-    until :meth:`stop`; ``sent`` holds what the broker acknowledged."""
+    """Requests sent in the background, ``batch`` every ``interval`` seconds, over ``keys``
+    (request ``i`` runs action ``actions[i % len(actions)]``), until :meth:`stop`; ``sent``
+    holds what the broker acknowledged."""
 
     def __init__(
-        self, fleet: Fleet, keys: Sequence[str], *, batch: int = 4, interval: float = 0.1
+        self,
+        fleet: Fleet,
+        keys: Sequence[str],
+        *,
+        batch: int = 4,
+        interval: float = 0.1,
+        actions: Sequence[str] = ("charge",),
     ) -> None:
         self._sender = fleet.sender()
         self._keys = list(keys)
+        self._actions = list(actions)
         self._batch = batch
         self._interval = interval
         self._stop = threading.Event()
@@ -479,7 +500,11 @@ class Flow:
         try:
             while not self._stop.wait(self._interval):
                 requests = [
-                    (self._keys[i % len(self._keys)], "charge", {"order": i})
+                    (
+                        self._keys[i % len(self._keys)],
+                        self._actions[i % len(self._actions)],
+                        {"order": i},
+                    )
                     for i in range(n, n + self._batch)
                 ]
                 self.sent.extend(self._sender.send_many(requests))

@@ -210,3 +210,136 @@ def test_serve_with_a_secret_and_a_token_says_so_and_signs_for_token_holders(
 
 def _ready_with(url: str, headers: dict[str, str]) -> None:
     assert httpx.get(f"{url}/readyz", headers=headers).status_code == 200
+
+
+# -- readiness under a broker that stops and comes back ------------------------------------
+
+
+def _readiness(url: str) -> tuple[int, str]:
+    answer = httpx.get(f"{url}/readyz", timeout=30)
+    return answer.status_code, answer.json().get("error", "")
+
+
+def test_readyz_follows_the_broker_away_and_back(broker_dirs: Callable[[str], Path]) -> None:
+    broker = LocalKafka(LocalKafkaSettings(dir=broker_dirs("readyz-broker")))
+    try:
+        bootstrap = broker.start()
+        pid = broker.status().pid
+        assert pid is not None
+        serve = Serve(
+            ["--port", "0", "--partitions", "2", "--ready-max-lag", "3"],
+            _env(KAFKA_BOOTSTRAP_SERVERS=bootstrap, ACTIONSTATE_TOPIC="orders"),
+        )
+        try:
+            url = serve.wait_for_url(120)
+            assert_eventually(lambda: _readiness(url) == (200, ""), timeout=60)
+
+            # A broker that answers nothing (stopped, not gone): 503 within a bounded time.
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                assert_eventually(
+                    lambda: _readiness(url) == (503, "broker_unreachable"), timeout=60
+                )
+                assert httpx.get(f"{url}/healthz").status_code == 200  # alive all the same
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            assert_eventually(lambda: _readiness(url) == (200, ""), timeout=60)
+
+            # A broker stopped and started again on its ports and data.
+            broker.stop()
+            assert_eventually(lambda: _readiness(url) == (503, "broker_unreachable"), timeout=60)
+            assert broker.start() == bootstrap
+            assert_eventually(lambda: _readiness(url) == (200, ""), timeout=120)
+            key = state_key("alice", 1, action_uuid("e"), action_uuid("charge"))
+            body = encode_action_state(ActionState())
+            written = httpx.put(f"{url}/v1/states/{key}", content=body, timeout=60)
+            assert written.status_code == 200, written.text
+        finally:
+            code = serve.stop()
+        assert code == 0
+    finally:
+        broker.stop()
+
+
+# -- the token from a file ---------------------------------------------------------------
+
+
+def test_serve_reads_the_token_from_a_file(
+    kafka_bootstrap: str, cleanup_topic: str, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("  s3cret-t0ken\n")
+    token_file.chmod(0o600)
+    serve = Serve(
+        ["--port", "0", "--partitions", "1", "--token-file", str(token_file)],
+        _env(KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap, ACTIONSTATE_TOPIC=cleanup_topic),
+    )
+    try:
+        url = serve.wait_for_url(60)
+        assert "every request needs the token" in serve.next_line(30)
+        auth = {"Authorization": "Bearer s3cret-t0ken"}  # whitespace stripped
+        assert_eventually(lambda: _ready_with(url, auth))
+        assert httpx.get(f"{url}/v1/status").status_code == 401
+        # The token appears in no command line.
+        assert "s3cret-t0ken" not in " ".join(serve.proc.args)
+    finally:
+        code = serve.stop()
+    assert code == 0
+    assert "readable by every user" not in "".join(serve.seen)
+
+
+def test_serve_warns_about_a_token_file_others_can_read(
+    kafka_bootstrap: str, cleanup_topic: str, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("t0k3n")
+    token_file.chmod(0o644)
+    serve = Serve(
+        ["--port", "0", "--partitions", "1"],
+        _env(
+            KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+            ACTIONSTATE_TOPIC=cleanup_topic,
+            ACTIONSTATE_TOKEN_FILE=str(token_file),
+        ),
+    )
+    try:
+        url = serve.wait_for_url(60)
+        assert_eventually(lambda: _ready_with(url, {"Authorization": "Bearer t0k3n"}))
+    finally:
+        code = serve.stop()
+    assert code == 0
+    said = "".join(serve.seen)
+    assert "readable by every user" in said
+    assert "chmod" in said
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [(None, "cannot read the token file"), (" \n", "is empty")],
+    ids=["missing", "empty"],
+)
+def test_serve_refuses_a_missing_or_empty_token_file(
+    tmp_path: Path, content: str | None, named: str
+) -> None:
+    token_file = tmp_path / "token"
+    if content is not None:
+        token_file.write_text(content)
+    result = CliRunner().invoke(
+        build_app(),
+        ["serve", "--bootstrap-servers", "127.0.0.1:1", "--token-file", str(token_file)],
+    )
+    assert result.exit_code == 2
+    assert named in result.stderr
+    assert str(token_file) in result.stderr
+
+
+def test_serve_refuses_a_token_and_a_token_file(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("t0k3n")
+    result = CliRunner().invoke(
+        build_app(),
+        ["serve", "--bootstrap-servers", "127.0.0.1:1", "--token", "x", "--token-file",
+         str(token_file)],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "both a token and a token file" in result.stderr
