@@ -28,6 +28,7 @@ import time
 import tracemalloc
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from _broker import broker
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
@@ -314,16 +315,19 @@ def populate(settings: KafkaStoreSettings, records: int, keys: int) -> int:
     return sum(live_bytes)
 
 
-def raw_drain(settings: KafkaStoreSettings) -> tuple[int, float]:
-    """Read every partition to its end offset, counting bytes only: the floor."""
+def raw_drain(
+    config: dict[str, Any], topic: str, partitions: int = PARTITIONS
+) -> tuple[int, int, float]:
+    """Read every partition to its end offset with a bare consumer of ``config``, counting
+    records and key + value bytes only: the floor. (records, bytes, seconds)"""
     t0 = time.perf_counter()
-    consumer = Consumer(settings.kafka_config("consumer"))
+    consumer = Consumer(config)
     ends = {}
-    for p in range(PARTITIONS):
-        _low, high = consumer.get_watermark_offsets(TopicPartition(settings.topic, p), timeout=30)
+    for p in range(partitions):
+        _low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
         if high > 0:
             ends[p] = high
-    consumer.assign([TopicPartition(settings.topic, p, 0) for p in ends])
+    consumer.assign([TopicPartition(topic, p, 0) for p in ends])
     count = size = 0
     while ends:
         for msg in consumer.consume(10_000, 0.1):
@@ -336,12 +340,12 @@ def raw_drain(settings: KafkaStoreSettings) -> tuple[int, float]:
             end = ends.get(p)
             if end is None:
                 continue
-            size += len(msg.value() or b"")
+            size += len(msg.value() or b"") + len(msg.key() or b"")
             count += 1
             if offset >= end - 1:
                 del ends[p]
     consumer.close()
-    return count, time.perf_counter() - t0
+    return count, size, time.perf_counter() - t0
 
 
 def bench_rebuild(settings: KafkaStoreSettings, records: int, keys: int, repeat: int) -> list[Row]:
@@ -353,7 +357,7 @@ def bench_rebuild(settings: KafkaStoreSettings, records: int, keys: int, repeat:
     with progress() as bar:
         task = bar.add_task("rebuild vs raw drain (interleaved)", total=2 * repeat)
         for _ in range(repeat):
-            count, seconds = raw_drain(settings)
+            count, _size, seconds = raw_drain(settings.kafka_config("consumer"), settings.topic)
             raw.append(count / seconds)
             bar.advance(task)
             with KafkaStore(settings) as store:

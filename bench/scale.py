@@ -39,9 +39,9 @@ from typing import Any
 
 import httpx
 from _broker import broker
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
-from durable import Row, console, progress, show
+from durable import Row, console, progress, raw_drain, show
 
 from actionstate.client import (
     DurableContext,
@@ -164,41 +164,14 @@ def populate(
     return states, raw
 
 
-def raw_drain(bootstrap: str, topic: str, partitions: int) -> tuple[int, int, float]:
-    """Read every partition to its end offset with a bare consumer, counting bytes only."""
-    t0 = time.perf_counter()
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"bench-drain-{uuid.uuid4()}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-        }
-    )
-    ends = {}
-    for p in range(partitions):
-        _low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
-        if high > 0:
-            ends[p] = high
-    consumer.assign([TopicPartition(topic, p, 0) for p in ends])
-    count = size = 0
-    while ends:
-        for msg in consumer.consume(10_000, 0.1):
-            err = msg.error()
-            if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF:
-                    ends.pop(msg.partition() or 0, None)
-                continue
-            p, offset = msg.partition() or 0, msg.offset() or 0
-            end = ends.get(p)
-            if end is None:
-                continue
-            size += len(msg.value() or b"") + len(msg.key() or b"")
-            count += 1
-            if offset >= end - 1:
-                del ends[p]
-    consumer.close()
-    return count, size, time.perf_counter() - t0
+def drain_config(bootstrap: str) -> dict[str, Any]:
+    """A bare consumer reading by assignment, as the raw drain baseline uses."""
+    return {
+        "bootstrap.servers": bootstrap,
+        "group.id": f"bench-drain-{uuid.uuid4()}",
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+    }
 
 
 # -- child processes: what a worker process costs -----------------------------------------
@@ -396,11 +369,11 @@ def measure(
     per_record = raw_bytes / records
     drains = []
     console.print("raw drain ...")
-    drains.append(raw_drain(bootstrap, topic, args.partitions)[2])
+    drains.append(raw_drain(drain_config(bootstrap), topic, args.partitions)[2])
     console.print("rebuild (child process) ...")
     parts = ("--partitions", str(args.partitions))
     rebuilt = run_child("rebuild", bootstrap, topic, *parts)
-    drains.append(raw_drain(bootstrap, topic, args.partitions)[2])
+    drains.append(raw_drain(drain_config(bootstrap), topic, args.partitions)[2])
     drain = min(drains)
     console.print("recover (child process) ...")
     recovered = run_child(

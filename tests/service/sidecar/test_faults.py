@@ -16,36 +16,13 @@ import pytest
 
 from actionstate.client import KafkaStore, KafkaStoreSettings, RecordTooLargeError, SidecarStore
 from actionstate.serde import (
-    ActionState,
-    CallResult,
-    Event,
-    action_uuid,
     encode_action_state,
-    event_uuid,
-    state_key,
 )
 from tests._support import assert_eventually
 from tests._support.kafka import delete_topics, set_topic_config
 from tests._support.sidecar import SIDECAR_PARTITIONS, RunningSidecar, StartSidecar
+from tests.service.sidecar.test_api import EVENT, skey, state
 from tests.service.sidecar.test_limits import raw_request
-
-EVENT = Event.input({"order": 42})
-
-
-def skey(agent: str, seq: int = 1, action: str = "charge") -> str:
-    return state_key(agent, seq, event_uuid(EVENT.attributes), action_uuid(action))
-
-
-def state(
-    *, payload: bytes = b"\x80\x05N.", pending: bool = False, done: bool = False
-) -> ActionState:
-    calls = [CallResult.succeeded("shop.reserve", "00000000000000aa", payload)]
-    if pending:
-        calls.append(CallResult.pending("shop.charge", "00000000000000bb"))
-    result = ActionState(task_event=EVENT, call_results=calls)
-    if done:
-        result.mark_completed()
-    return result
 
 
 def error_of(response: httpx.Response, status: int) -> tuple[str, str]:
