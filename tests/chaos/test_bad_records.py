@@ -19,8 +19,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -46,7 +44,7 @@ from tests._support import assert_eventually
 from tests._support.kafka import raw_producer
 from tests.chaos._storm import storm_seed
 from tests.chaos._summary import Record
-from tests.fleet._fleet import ROOT, Fleet, check_outcomes, keys_per_partition
+from tests.fleet._fleet import Fleet, check_outcomes, keys_per_partition
 from tests.service.cli.test_serve import Serve
 
 PARTITIONS = 4
@@ -391,28 +389,5 @@ def test_bad_records_are_counted_by_every_reader_and_good_ones_kept(
 
 def inspect_summary(fleet: Fleet) -> dict[str, int]:
     """``actionstate inspect --summary --format json``'s totals."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "actionstate.service.cli",
-            "inspect",
-            "--bootstrap-servers",
-            fleet.bootstrap,
-            "--topic",
-            fleet.state_topic,
-            "--summary",
-            "--format",
-            "json",
-        ],
-        cwd=ROOT,
-        env=fleet.env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "Traceback" not in done.stderr, done.stderr
-    (summary,) = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    (summary,) = fleet.inspect_json("--summary")
     return dict(summary)

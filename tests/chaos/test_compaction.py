@@ -8,17 +8,13 @@ offsets, superseded by later records of their keys."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 from actionstate.client import KafkaStore
 from tests._support import assert_eventually
 from tests._support.kafka import set_topic_config
 from tests.chaos._acked import AckReport, check_acked
 from tests.chaos._storm import Size, Storm, storm_seed
 from tests.chaos._summary import Record
-from tests.fleet._fleet import ROOT, Fleet, keys_per_partition
+from tests.fleet._fleet import Fleet, keys_per_partition
 
 CI = Size(kills=20, interval=(0.5, 2.5))
 LONG = Size(kills=200, interval=(0.5, 3.0))
@@ -90,27 +86,6 @@ def test_compaction_under_load_rebuilds_the_expected_view(
 
 def inspect_latest(fleet: Fleet) -> dict[str, int]:
     """``actionstate inspect --format json``'s live states: their offsets by key."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "actionstate.service.cli",
-            "inspect",
-            "--bootstrap-servers",
-            fleet.bootstrap,
-            "--topic",
-            fleet.state_topic,
-            "--format",
-            "json",
-        ],
-        cwd=ROOT,
-        env=fleet.env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    rows = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    rows = fleet.inspect_json()
     assert not [r for r in rows if r["kind"] == "bad"], rows
     return {r["key"]: r["offset"] for r in rows if r["kind"] == "state"}

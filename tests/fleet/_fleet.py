@@ -8,6 +8,7 @@ would ignore SIGTERM), SIGTERM, then SIGKILL after a bound.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -239,6 +240,25 @@ class Fleet:
         env.update(FLEET_LEDGER_DIR=str(self.folder), PYTHONUNBUFFERED="1")
         env.update(extra)
         return env
+
+    def inspect_json(self, *args: str) -> list[dict[str, Any]]:
+        """The rows ``actionstate inspect --format json`` prints for the state topic."""
+        done = subprocess.run(
+            [
+                *(sys.executable, "-m", "actionstate.service.cli", "inspect"),
+                *("--bootstrap-servers", self.bootstrap, "--topic", self.state_topic),
+                *("--format", "json", *args),
+            ],
+            cwd=ROOT,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr, done.stderr
+        return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
 
     def command(self, app: str = APP, *args: str) -> list[str]:
         return [sys.executable, "-m", "actionstate.service.cli", "worker", app, *args]
