@@ -15,8 +15,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from confluent_kafka import IsolationLevel, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
@@ -40,6 +41,7 @@ from actionstate.client.kafka._settings import KafkaConnection, KafkaStoreSettin
 __all__ = ["KafkaAdmin", "TopicShape"]
 
 _POLL_S = 0.05
+T = TypeVar("T")
 _MAX_AUTO_REPLICAS = 3
 _AUTO_MIN_ISR = 2
 # The broker's max.message.bytes counts a record batch with its log overhead (offset and
@@ -256,20 +258,27 @@ class KafkaAdmin:
         timeout = self._timeout
         latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
         request = {TopicPartition(topic, p): latest for p in partitions}
-        deadline = time.monotonic() + timeout
+
+        def ask() -> dict[int, int]:
+            futures = self._client.list_offsets(
+                request, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=timeout
+            )
+            return {tp.partition: future.result().offset for tp, future in futures.items()}
+
+        return self._settled(ask, topic, f"could not list the offsets of topic {topic!r}")
+
+    def _settled(self, call: Callable[[], T], topic: str, failed: str) -> T:
+        """``call()``, asked again while it fails with an error that clears by itself
+        (leadership moving after a new topic or a restarted broker; on a cluster, a broker
+        that does not know a topic created a moment ago), up to the timeout; anything else,
+        or an error that does not clear, is a ``StoreReadError`` saying ``failed``."""
+        deadline = time.monotonic() + self._timeout
         while True:
             try:
-                futures = self._client.list_offsets(
-                    request, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=timeout
-                )
-                return {tp.partition: future.result().offset for tp, future in futures.items()}
+                return call()
             except KafkaException as exc:
-                # Leadership moves (a new topic, a restarted broker) answer "not leader" for
-                # a moment; anything else, or a move that does not settle, is reported.
                 if not retriable(error_of(exc)) or time.monotonic() > deadline:
-                    raise StoreReadError(
-                        f"could not list the offsets of topic {topic!r}: {describe(exc)}"
-                    ) from exc
+                    raise StoreReadError(f"{failed}: {describe(exc)}") from exc
                 # The request went to the leader (and epoch) librdkafka has cached: a fresh
                 # metadata request updates the cache, else a moved leader is asked forever.
                 self._refresh(topic)
@@ -281,19 +290,12 @@ class KafkaAdmin:
 
     def _configs(self, topic: str) -> dict[str, str]:
         resource = ConfigResource(ResourceType.TOPIC, topic)
-        deadline = time.monotonic() + self._timeout
-        while True:
-            try:
-                described = self._client.describe_configs([resource], request_timeout=self._timeout)
-                configs = described[resource].result()
-                break
-            except KafkaException as exc:
-                # On a cluster the broker asked may not know a topic created a moment ago.
-                if not retriable(error_of(exc)) or time.monotonic() > deadline:
-                    raise StoreReadError(
-                        f"could not read the configuration of topic {topic!r}: {describe(exc)}"
-                    ) from exc
-            time.sleep(_POLL_S)
+
+        def ask() -> Any:
+            described = self._client.describe_configs([resource], request_timeout=self._timeout)
+            return described[resource].result()
+
+        configs = self._settled(ask, topic, f"could not read the configuration of topic {topic!r}")
         return {
             name: str(entry.value) for name, entry in configs.items() if entry.value is not None
         }

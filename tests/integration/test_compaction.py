@@ -13,12 +13,11 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
 from actionstate.client import KafkaStore, KafkaStoreSettings
 from actionstate.serde import ActionState, CallResult, Event, action_uuid, event_uuid, state_key
 from tests._support import assert_eventually, read_topic
-from tests._support.kafka import delete_topics
+from tests._support.kafka import delete_topics, set_topic_config
 
 EVENT = Event.input({"order": 7})
 COMPACTION_CONFIG = {
@@ -47,16 +46,6 @@ def settings(kafka_bootstrap: str, topic_name: str) -> Iterator[KafkaStoreSettin
     """One partition, so every record shares the log the cleaner works through."""
     yield KafkaStoreSettings(bootstrap_servers=kafka_bootstrap, topic=topic_name, partitions=1)
     delete_topics(kafka_bootstrap, topic_name)
-
-
-def set_topic_config(bootstrap: str, topic: str, config: dict[str, str]) -> None:
-    entries = [
-        ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in config.items()
-    ]
-    resource = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=entries)
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    for future in admin.incremental_alter_configs([resource]).values():
-        future.result(timeout=30)
 
 
 def test_compaction_removes_superseded_records_and_a_rebuild_sees_the_same_view(
